@@ -1,0 +1,7 @@
+//! The `fsbridge` command: parses arguments, runs the subcommand, exits with its code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    fsbridge_cli::main()
+}

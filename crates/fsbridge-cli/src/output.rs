@@ -1,0 +1,129 @@
+//! Printing events: NDJSON for programs, aligned lines for people.
+//!
+//! Both forms write one line per event and flush it at once, so that a reader sees each event as
+//! soon as it happens. Human lines escape control characters (and backslashes) in paths, so a
+//! file name cannot forge lines or move the terminal's cursor.
+
+use std::io::{self, Write};
+use std::path::Path;
+
+use fsbridge::{Event, EventKind};
+
+/// How events are printed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Format {
+    Json,
+    Human,
+}
+
+/// Writes `event` as one line and flushes.
+pub(crate) fn write_event(out: &mut impl Write, format: Format, event: &Event) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer(&mut *out, event)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Human => writeln!(out, "{}", human_line(event))?,
+    }
+    out.flush()
+}
+
+/// One aligned line for a person: time of day, event name, path and details.
+pub(crate) fn human_line(event: &Event) -> String {
+    let time = jiff::Timestamp::try_from(event.time)
+        .map(|timestamp| {
+            timestamp
+                .to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%H:%M:%S%.3f")
+                .to_string()
+        })
+        .unwrap_or_else(|_| "??:??:??.???".into());
+    let path = escape(event.path());
+    let detail = match &event.kind {
+        EventKind::Ready { kind, present } => {
+            format!(
+                "{} {}",
+                kind.as_str(),
+                if *present { "present" } else { "absent" }
+            )
+        }
+        EventKind::TargetAppeared {
+            kind,
+            size: Some(size),
+        } => format!("{} {size} B", kind.as_str()),
+        EventKind::TargetAppeared { kind, size: None } | EventKind::TargetVanished { kind } => {
+            kind.as_str().to_string()
+        }
+        EventKind::FileCreated { size, file_type } | EventKind::FileUpdated { size, file_type } => {
+            format!("{size} B {}", file_type.as_str())
+        }
+        EventKind::FileMoved { from, size, .. } => format!("from {} ({size} B)", escape(from)),
+        EventKind::DirMoved { from } => format!("from {}", escape(from)),
+        EventKind::Rescanned { reason } => reason.as_str().to_string(),
+        EventKind::Raw { kind, paths } => {
+            let paths: Vec<String> = paths.iter().map(|path| escape(path)).collect();
+            format!("{kind} {}", paths.join(" "))
+        }
+        _ => String::new(),
+    };
+    format!("{time}  {:<15}  {path}  {detail}", event.name())
+        .trim_end()
+        .to_string()
+}
+
+/// A path for a terminal: control characters and backslashes escaped, invalid UTF-8 as `\xNN`.
+pub(crate) fn escape(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut escaped = String::new();
+    for chunk in path.as_os_str().as_bytes().utf8_chunks() {
+        for character in chunk.valid().chars() {
+            match character {
+                '\\' => escaped.push_str("\\\\"),
+                '\n' => escaped.push_str("\\n"),
+                '\t' => escaped.push_str("\\t"),
+                '\r' => escaped.push_str("\\r"),
+                control if control.is_control() => {
+                    escaped.push_str(&format!("\\u{{{:x}}}", control as u32))
+                }
+                other => escaped.push(other),
+            }
+        }
+        for byte in chunk.invalid() {
+            escaped.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    use super::*;
+
+    #[test]
+    fn control_characters_and_invalid_bytes_are_escaped() {
+        let path = Path::new(OsStr::from_bytes(b"/t/a\nb\tc\x1b[2J\\\xff"));
+
+        assert_eq!(escape(path), "/t/a\\nb\\tc\\u{1b}[2J\\\\\\xff");
+    }
+
+    #[test]
+    fn human_line_aligns_name_and_shows_size() {
+        let event = Event::now(
+            EventKind::FileCreated {
+                size: 5,
+                file_type: fsbridge::FileType::Regular,
+            },
+            "/t/a.txt",
+        );
+
+        let line = human_line(&event);
+
+        assert!(
+            line.ends_with("  file_created     /t/a.txt  5 B regular"),
+            "{line}"
+        );
+    }
+}

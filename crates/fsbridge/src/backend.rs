@@ -1,0 +1,281 @@
+//! Backends: where hints come from.
+//!
+//! The native backend wraps `notify`'s recommended watcher (inotify on Linux) with one
+//! non-recursive watch per directory, added by the reconciler before it reads the directory, so
+//! that nothing created in a brand-new directory is missed. Its callback only records *which*
+//! paths were touched, in [`Hints`]: a set bounded in size, so a burst of events costs memory in
+//! proportion to the distinct paths, and a set that reaches its bound turns into one rescan
+//! instead of dropping anything. The polling backend has no watches at all: the reconciler simply
+//! rescans on every tick.
+//!
+//! All platform-specific behaviour stays in this module and in `notify`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, EventKind as NotifyKind};
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+
+use crate::error::WatchError;
+use crate::event::{RescanReason, TargetKind};
+use crate::index::FileId;
+use crate::scan::WatchSet;
+
+/// Paths touched since the last batch, shared by the backend's callback and the reconciler.
+#[derive(Debug)]
+pub(crate) struct Hints {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Pending {
+    paths: HashSet<PathBuf>,
+    rescan: Option<RescanReason>,
+    /// When the oldest pending hint arrived: the settle window counts from there.
+    since: Option<Instant>,
+    closed: bool,
+}
+
+/// What the reconciler takes from [`Hints`] at once.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) paths: Vec<PathBuf>,
+    pub(crate) rescan: Option<RescanReason>,
+    /// The polling interval elapsed: compare the whole tree.
+    pub(crate) poll: bool,
+}
+
+impl Hints {
+    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+        Arc::new(Self {
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            capacity,
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        // A panic while holding this lock leaves only a set of paths behind: still usable.
+        self.pending
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records that something happened at `path`.
+    pub(crate) fn touch(&self, path: PathBuf) {
+        let mut pending = self.lock();
+        pending.since.get_or_insert_with(Instant::now);
+        if pending.rescan.is_none() {
+            if pending.paths.len() >= self.capacity {
+                tracing::warn!(
+                    capacity = self.capacity,
+                    "hint queue full, rescanning instead"
+                );
+                pending.paths = HashSet::new();
+                pending.rescan = Some(RescanReason::QueueFull);
+            } else {
+                pending.paths.insert(path);
+            }
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// Records that hints were lost and the whole target must be compared again.
+    pub(crate) fn rescan(&self, reason: RescanReason) {
+        let mut pending = self.lock();
+        pending.since.get_or_insert_with(Instant::now);
+        pending.paths = HashSet::new();
+        if pending.rescan.is_none() || reason == RescanReason::Overflow {
+            pending.rescan = Some(reason);
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+
+    /// Stops the reconciler's wait for good.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_all();
+    }
+
+    /// Waits for hints, then lets them settle for `settle` after the first one, and takes them.
+    /// With a polling `interval`, returns a polling batch when it passes without hints. `None`
+    /// once closed.
+    pub(crate) fn next_batch(&self, settle: Duration, interval: Option<Duration>) -> Option<Batch> {
+        let mut pending = self.lock();
+        let started = Instant::now();
+        loop {
+            if pending.closed {
+                return None;
+            }
+            if let Some(since) = pending.since {
+                let deadline = since + settle;
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                pending = self.wait(pending, deadline - now);
+                continue;
+            }
+            match interval {
+                Some(interval) => {
+                    let elapsed = started.elapsed();
+                    if elapsed >= interval {
+                        return Some(Batch {
+                            poll: true,
+                            ..Batch::default()
+                        });
+                    }
+                    pending = self.wait(pending, interval - elapsed);
+                }
+                None => {
+                    pending = self
+                        .wake
+                        .wait(pending)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+            }
+        }
+        let taken = std::mem::take(&mut *pending);
+        pending.closed = taken.closed;
+        Some(Batch {
+            paths: taken.paths.into_iter().collect(),
+            rescan: taken.rescan,
+            poll: false,
+        })
+    }
+
+    fn wait<'a>(
+        &self,
+        pending: MutexGuard<'a, Pending>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Pending> {
+        self.wake
+            .wait_timeout(pending, timeout)
+            .map(|(pending, _)| pending)
+            .unwrap_or_else(|poisoned| poisoned.into_inner().0)
+    }
+}
+
+/// Whether a hint at `path` can matter for a target at `target`: the target itself, anything
+/// below a directory target, or an ancestor of the target (the target's life cycle).
+pub(crate) fn is_relevant(path: &Path, target: &Path, kind: TargetKind) -> bool {
+    target.starts_with(path) || (kind == TargetKind::Dir && path.starts_with(target))
+}
+
+/// Whether a native event can say nothing about the tree's shape or content (opening or reading
+/// a file).
+fn is_read_only(kind: &NotifyKind) -> bool {
+    matches!(kind, NotifyKind::Access(access) if !matches!(access, AccessKind::Close(AccessMode::Write)))
+}
+
+/// The native backend: `notify`'s recommended watcher with one non-recursive watch per directory.
+pub(crate) struct Native {
+    watcher: RecommendedWatcher,
+    watched: HashMap<PathBuf, FileId>,
+    by_id: HashMap<FileId, PathBuf>,
+    limit_reported: bool,
+}
+
+impl std::fmt::Debug for Native {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Native")
+            .field("watched", &self.watched.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Native {
+    /// Starts the backend; hints relevant to `target` go to `hints`.
+    pub(crate) fn new(
+        target: &Path,
+        kind: TargetKind,
+        hints: Arc<Hints>,
+    ) -> Result<Self, WatchError> {
+        let target = target.to_path_buf();
+        let handler = move |result: notify::Result<notify::Event>| match result {
+            Ok(event) => {
+                tracing::trace!(?event, "native event");
+                if event.need_rescan() {
+                    hints.rescan(RescanReason::Overflow);
+                }
+                if is_read_only(&event.kind) {
+                    return;
+                }
+                for path in event.paths {
+                    if is_relevant(&path, &target, kind) {
+                        hints.touch(path);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "native backend error, rescanning");
+                hints.rescan(RescanReason::BackendError);
+            }
+        };
+        let watcher = RecommendedWatcher::new(handler, notify::Config::default())
+            .map_err(|source| WatchError::backend(None, source))?;
+        Ok(Self {
+            watcher,
+            watched: HashMap::new(),
+            by_id: HashMap::new(),
+            limit_reported: false,
+        })
+    }
+
+    /// The number of directories watched.
+    pub(crate) fn len(&self) -> usize {
+        self.watched.len()
+    }
+}
+
+impl WatchSet for Native {
+    fn watch_dir(&mut self, abs: &Path, id: FileId) {
+        if self.watched.get(abs) == Some(&id) {
+            return;
+        }
+        // The same directory under another path was moved here: its old watch reports old paths.
+        if let Some(old) = self.by_id.remove(&id) {
+            self.unwatch_dir(&old);
+        }
+        if let Some(old_id) = self.watched.remove(abs) {
+            self.by_id.remove(&old_id);
+            let _ = self.watcher.unwatch(abs);
+        }
+        match self.watcher.watch(abs, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.watched.insert(abs.to_path_buf(), id);
+                self.by_id.insert(id, abs.to_path_buf());
+            }
+            Err(error) => match error.kind {
+                notify::ErrorKind::PathNotFound => {}
+                notify::ErrorKind::MaxFilesWatch => {
+                    // TODO(#3): poll the directories that could not be watched natively.
+                    if !self.limit_reported {
+                        self.limit_reported = true;
+                        tracing::warn!(
+                            path = %abs.display(),
+                            "inotify watch limit reached; raise it with `sysctl fs.inotify.max_user_watches=<more>`"
+                        );
+                    }
+                }
+                _ => tracing::warn!(path = %abs.display(), %error, "cannot watch directory"),
+            },
+        }
+    }
+
+    fn unwatch_dir(&mut self, abs: &Path) {
+        if let Some(id) = self.watched.remove(abs) {
+            self.by_id.remove(&id);
+            // The kernel drops the watch of a deleted directory by itself; an error here only
+            // says so.
+            let _ = self.watcher.unwatch(abs);
+        }
+    }
+}

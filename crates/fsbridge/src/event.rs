@@ -1,0 +1,205 @@
+//! The typed events a monitor emits.
+//!
+//! An [`Event`] says what changed in the watched tree, in terms a program can act on: a file
+//! created, updated, moved or deleted, a directory created, moved or deleted, the target itself
+//! appearing or vanishing. The wire form of these events (NDJSON) lives in [`crate::wire`]; this
+//! module holds only the in-memory model.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// What the watched target is: a directory with a tree below it, or a single file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TargetKind {
+    /// A directory: everything below it is watched.
+    Dir,
+    /// A single file (any entry that is not a directory), watched through its parent directory.
+    File,
+}
+
+impl TargetKind {
+    /// The lowercase name used on the wire: `dir` or `file`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dir => "dir",
+            Self::File => "file",
+        }
+    }
+}
+
+/// What kind of non-directory entry a `file_*` event is about.
+///
+/// Every entry that is not a directory is reported with `file_*` events; this type says which
+/// kind it is. Symbolic links are reported as entries of their own and never followed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileType {
+    /// A regular file.
+    Regular,
+    /// A symbolic link (the link itself, not what it points to).
+    Symlink,
+    /// A named pipe.
+    Fifo,
+    /// A Unix domain socket.
+    Socket,
+    /// A block or character device.
+    Device,
+}
+
+impl FileType {
+    /// The lowercase name used on the wire (`regular`, `symlink`, `fifo`, `socket`, `device`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Regular => "regular",
+            Self::Symlink => "symlink",
+            Self::Fifo => "fifo",
+            Self::Socket => "socket",
+            Self::Device => "device",
+        }
+    }
+}
+
+/// Why a monitor rescanned its whole target instead of trusting the backend's hints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RescanReason {
+    /// The kernel's event queue overflowed and events were lost.
+    Overflow,
+    /// fsbridge's own queue of pending hints reached its bound (the consumer or the reconciler
+    /// fell behind); hints were dropped and replaced by this rescan.
+    QueueFull,
+    /// The backend reported an error that may have lost events.
+    BackendError,
+}
+
+impl RescanReason {
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Overflow => "overflow",
+            Self::QueueFull => "queue_full",
+            Self::BackendError => "backend_error",
+        }
+    }
+}
+
+/// What happened, with the details that depend on the kind of change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// Watching is in place. Emitted once, first, whether or not the target exists yet.
+    Ready {
+        /// The kind of target being watched.
+        kind: TargetKind,
+        /// Whether the target existed when watching began.
+        present: bool,
+    },
+    /// The target came into existence (after `ready` said it was absent, or after it vanished).
+    /// For a directory target, created events for what it already holds follow.
+    TargetAppeared {
+        /// The kind of the target.
+        kind: TargetKind,
+        /// The size in bytes, for a file target.
+        size: Option<u64>,
+    },
+    /// The target was deleted, moved away or replaced by the other kind. For a directory target,
+    /// the deletions of everything it held come first.
+    TargetVanished {
+        /// The kind of the target.
+        kind: TargetKind,
+    },
+    /// A non-directory entry appeared.
+    FileCreated {
+        /// Its size in bytes.
+        size: u64,
+        /// What kind of entry it is.
+        file_type: FileType,
+    },
+    /// A file's content or modification time changed, or it was replaced by another file (an
+    /// editor's atomic save, `cp` over it, a rename onto it).
+    FileUpdated {
+        /// Its size in bytes.
+        size: u64,
+        /// What kind of entry it is now.
+        file_type: FileType,
+    },
+    /// A non-directory entry was renamed within the tree.
+    FileMoved {
+        /// Where it was.
+        from: PathBuf,
+        /// Its size in bytes.
+        size: u64,
+        /// What kind of entry it is.
+        file_type: FileType,
+    },
+    /// A non-directory entry disappeared.
+    FileDeleted,
+    /// A directory appeared. Created events for its contents follow it.
+    DirCreated,
+    /// A directory was renamed within the tree; its contents moved with it.
+    DirMoved {
+        /// Where it was.
+        from: PathBuf,
+    },
+    /// A directory disappeared. Deletions of its contents come before it.
+    DirDeleted,
+    /// The whole target was rescanned and reconciled; the events it found have been emitted
+    /// before this one.
+    Rescanned {
+        /// Why the rescan happened.
+        reason: RescanReason,
+    },
+    /// A backend event passed through unreconciled (raw mode only).
+    Raw {
+        /// The backend's name for the event, such as `create.file` or `modify.name.both`.
+        kind: String,
+        /// The paths the backend named, in its order.
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// One thing that happened to the watched tree.
+///
+/// `path` is always absolute. For a move it is the new location; the old one is in the kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// What happened.
+    pub kind: EventKind,
+    /// The absolute path the event is about.
+    pub path: PathBuf,
+    /// When fsbridge observed the change (not when the kernel saw it).
+    pub time: SystemTime,
+}
+
+impl Event {
+    /// An event stamped with the current time.
+    pub fn now(kind: EventKind, path: impl Into<PathBuf>) -> Self {
+        Self {
+            kind,
+            path: path.into(),
+            time: SystemTime::now(),
+        }
+    }
+
+    /// The event's name on the wire, such as `file_created`.
+    pub fn name(&self) -> &'static str {
+        match &self.kind {
+            EventKind::Ready { .. } => "ready",
+            EventKind::TargetAppeared { .. } => "target_appeared",
+            EventKind::TargetVanished { .. } => "target_vanished",
+            EventKind::FileCreated { .. } => "file_created",
+            EventKind::FileUpdated { .. } => "file_updated",
+            EventKind::FileMoved { .. } => "file_moved",
+            EventKind::FileDeleted => "file_deleted",
+            EventKind::DirCreated => "dir_created",
+            EventKind::DirMoved { .. } => "dir_moved",
+            EventKind::DirDeleted => "dir_deleted",
+            EventKind::Rescanned { .. } => "rescanned",
+            EventKind::Raw { .. } => "raw",
+        }
+    }
+
+    /// The absolute path the event is about.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

@@ -1,0 +1,281 @@
+//! The in-memory index of the watched tree.
+//!
+//! The index maps each entry's path, relative to the target, to what fsbridge last reported about
+//! it: kind, size, modification time, device and inode. It is what the reconciler compares the
+//! file system against, so it must always equal the tree as described by the events emitted so
+//! far: every mutation here corresponds to exactly one emitted event.
+//!
+//! Keys are raw path bytes with `/` separators, the target itself being the empty key. A sorted
+//! map makes a subtree one contiguous range (`a/` up to `a0`, since `0` follows `/`), and sorted
+//! order puts every parent before its children. The index holds plain data only, no handles.
+
+use std::collections::BTreeMap;
+use std::fs::Metadata;
+use std::ops::Bound;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+
+use crate::event::FileType;
+
+/// The kind of an indexed entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Dir,
+    File(FileType),
+}
+
+impl Kind {
+    pub(crate) fn is_dir(self) -> bool {
+        matches!(self, Self::Dir)
+    }
+}
+
+/// A device and inode pair: what identifies an entry across renames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+}
+
+/// What the index knows about one entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub(crate) kind: Kind,
+    pub(crate) id: FileId,
+    pub(crate) size: u64,
+    pub(crate) mtime_sec: i64,
+    pub(crate) mtime_nsec: u32,
+}
+
+impl Entry {
+    /// The entry described by `lstat` metadata.
+    pub(crate) fn from_metadata(metadata: &Metadata) -> Self {
+        let file_type = metadata.file_type();
+        let kind = if file_type.is_dir() {
+            Kind::Dir
+        } else if file_type.is_symlink() {
+            Kind::File(FileType::Symlink)
+        } else if file_type.is_fifo() {
+            Kind::File(FileType::Fifo)
+        } else if file_type.is_socket() {
+            Kind::File(FileType::Socket)
+        } else if file_type.is_block_device() || file_type.is_char_device() {
+            Kind::File(FileType::Device)
+        } else {
+            Kind::File(FileType::Regular)
+        };
+        Self {
+            kind,
+            id: FileId {
+                dev: metadata.dev(),
+                ino: metadata.ino(),
+            },
+            size: if kind.is_dir() { 0 } else { metadata.size() },
+            mtime_sec: metadata.mtime(),
+            mtime_nsec: u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
+        }
+    }
+
+    /// Whether the same file now reads differently (size, modification time or file type).
+    /// Directories never differ this way: their own changes are their children's events.
+    pub(crate) fn content_differs(&self, other: &Self) -> bool {
+        !self.kind.is_dir()
+            && (self.size != other.size
+                || self.mtime_sec != other.mtime_sec
+                || self.mtime_nsec != other.mtime_nsec
+                || self.kind != other.kind)
+    }
+}
+
+/// The parent of a relative path (the empty path for a top-level entry), or `None` for the
+/// target itself.
+pub(crate) fn parent(path: &[u8]) -> Option<&[u8]> {
+    if path.is_empty() {
+        return None;
+    }
+    Some(
+        path.iter()
+            .rposition(|&byte| byte == b'/')
+            .map_or(&[][..], |slash| &path[..slash]),
+    )
+}
+
+/// The last component of a relative path.
+pub(crate) fn name(path: &[u8]) -> &[u8] {
+    path.iter()
+        .rposition(|&byte| byte == b'/')
+        .map_or(path, |slash| &path[slash + 1..])
+}
+
+/// `parent` joined with one more component.
+pub(crate) fn join(parent: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut path = Vec::with_capacity(parent.len() + 1 + name.len());
+    path.extend_from_slice(parent);
+    if !parent.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(name);
+    path
+}
+
+/// Whether `path` lies strictly below `ancestor`.
+pub(crate) fn is_below(path: &[u8], ancestor: &[u8]) -> bool {
+    if ancestor.is_empty() {
+        return !path.is_empty();
+    }
+    path.len() > ancestor.len() && path.starts_with(ancestor) && path[ancestor.len()] == b'/'
+}
+
+/// `path` with its prefix `from` replaced by `to`; `path` must be `from` or lie below it.
+pub(crate) fn rebase(path: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let rest = &path[from.len()..];
+    if to.is_empty() {
+        // Only the target itself can be rebased onto the root, and it has no rest.
+        return rest.strip_prefix(b"/").unwrap_or(rest).to_vec();
+    }
+    let mut rebased = Vec::with_capacity(to.len() + rest.len() + 1);
+    rebased.extend_from_slice(to);
+    if from.is_empty() && !rest.is_empty() {
+        rebased.push(b'/');
+    }
+    rebased.extend_from_slice(rest);
+    rebased
+}
+
+/// The bounds of the keys strictly below `path`.
+fn below_range(path: &[u8]) -> (Bound<Box<[u8]>>, Bound<Box<[u8]>>) {
+    if path.is_empty() {
+        return (Bound::Excluded(Box::default()), Bound::Unbounded);
+    }
+    let mut start = path.to_vec();
+    start.push(b'/');
+    let mut end = path.to_vec();
+    end.push(b'/' + 1);
+    (Bound::Included(start.into()), Bound::Excluded(end.into()))
+}
+
+/// The watched tree as last reported.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    entries: BTreeMap<Box<[u8]>, Entry>,
+}
+
+impl Index {
+    pub(crate) fn get(&self, path: &[u8]) -> Option<&Entry> {
+        self.entries.get(path)
+    }
+
+    pub(crate) fn contains(&self, path: &[u8]) -> bool {
+        self.entries.contains_key(path)
+    }
+
+    pub(crate) fn insert(&mut self, path: &[u8], entry: Entry) {
+        self.entries.insert(path.into(), entry);
+    }
+
+    pub(crate) fn remove(&mut self, path: &[u8]) -> Option<Entry> {
+        self.entries.remove(path)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Whether anything is indexed strictly below `path`.
+    pub(crate) fn has_children(&self, path: &[u8]) -> bool {
+        self.entries.range(below_range(path)).next().is_some()
+    }
+
+    /// Every entry strictly below `path`, parents before children.
+    pub(crate) fn below(&self, path: &[u8]) -> impl DoubleEndedIterator<Item = (&[u8], &Entry)> {
+        self.entries
+            .range(below_range(path))
+            .map(|(key, entry)| (&**key, entry))
+    }
+
+    /// Every entry, parents before children.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &Entry)> {
+        self.entries.iter().map(|(key, entry)| (&**key, entry))
+    }
+
+    /// Moves `from` and everything below it to `to`.
+    pub(crate) fn rename(&mut self, from: &[u8], to: &[u8]) {
+        let moved: Vec<Box<[u8]>> = self
+            .entries
+            .range(below_range(from))
+            .map(|(key, _)| key.clone())
+            .collect();
+        if let Some(entry) = self.entries.remove(from) {
+            self.entries.insert(to.into(), entry);
+        }
+        for key in moved {
+            if let Some(entry) = self.entries.remove(&key) {
+                self.entries.insert(rebase(&key, from, to).into(), entry);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: Kind, ino: u64) -> Entry {
+        Entry {
+            kind,
+            id: FileId { dev: 1, ino },
+            size: 0,
+            mtime_sec: 0,
+            mtime_nsec: 0,
+        }
+    }
+
+    #[test]
+    fn parent_of_nested_top_level_and_root() {
+        assert_eq!(parent(b"a/b/c"), Some(&b"a/b"[..]));
+        assert_eq!(parent(b"a"), Some(&b""[..]));
+        assert_eq!(parent(b""), None);
+    }
+
+    #[test]
+    fn subtree_excludes_siblings_sharing_a_prefix() {
+        let mut index = Index::default();
+        for (ino, path) in [&b"a"[..], b"a-b", b"a/b", b"a/b/c", b"a0", b"ab"]
+            .iter()
+            .enumerate()
+        {
+            index.insert(path, entry(Kind::Dir, ino as u64));
+        }
+
+        let below: Vec<&[u8]> = index.below(b"a").map(|(path, _)| path).collect();
+
+        assert_eq!(below, vec![&b"a/b"[..], b"a/b/c"]);
+    }
+
+    #[test]
+    fn rename_moves_the_whole_subtree() {
+        let mut index = Index::default();
+        index.insert(b"d", entry(Kind::Dir, 1));
+        index.insert(b"d/x", entry(Kind::File(FileType::Regular), 2));
+        index.insert(b"d/y/z", entry(Kind::File(FileType::Regular), 3));
+        index.insert(b"dz", entry(Kind::File(FileType::Regular), 4));
+
+        index.rename(b"d", b"e/f");
+
+        let keys: Vec<&[u8]> = index.iter().map(|(path, _)| path).collect();
+        assert_eq!(keys, vec![&b"dz"[..], b"e/f", b"e/f/x", b"e/f/y/z"]);
+    }
+
+    #[test]
+    fn is_below_needs_a_separator() {
+        assert!(is_below(b"a/b", b"a"));
+        assert!(!is_below(b"ab", b"a"));
+        assert!(!is_below(b"a", b"a"));
+        assert!(is_below(b"a", b""));
+        assert!(!is_below(b"", b""));
+    }
+}

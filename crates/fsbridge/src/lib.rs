@@ -1,0 +1,78 @@
+//! fsbridge: a file or directory watched as a faithful log of typed events.
+//!
+//! Native notification APIs are hints, not truth: they cannot watch a path that does not exist
+//! yet, go silent when a watched directory is recreated, miss files created in a brand-new
+//! directory, say nothing of what a deleted directory held, and split renames into unrelated
+//! halves. fsbridge treats their events as hints only. After each short settle window it looks at
+//! the hinted paths on disk, compares them with an index of the tree, and emits the net changes:
+//! a [`Monitor`] is a [`futures::Stream`] of [`Event`]s such that applying them in order to the
+//! tree as it was when watching began gives the tree as it is on disk.
+//!
+//! # Example
+//!
+//! ```
+//! use futures::StreamExt;
+//! use fsbridge::{EventKind, Monitor};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let mut monitor = Monitor::dir(dir.path())?;
+//!
+//! let ready = monitor.next().await.expect("a ready event")?;
+//! assert!(matches!(ready.kind, EventKind::Ready { present: true, .. }));
+//!
+//! std::fs::write(dir.path().join("hello.txt"), "hi")?;
+//! let created = monitor.next().await.expect("an event")?;
+//! assert_eq!(created.name(), "file_created");
+//! assert_eq!(created.path(), dir.path().join("hello.txt"));
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What a monitor reports
+//!
+//! - Every event carries an absolute path and a time; file events carry the size.
+//! - A directory that appears is walked, so its contents are reported (parents first), also
+//!   when files were created in it before any watch could be placed.
+//! - A directory that vanishes is reported with the deletion of everything it held, children
+//!   first.
+//! - A rename within the tree is one move, paired by device and inode. An entry renamed onto an
+//!   existing file (an editor's atomic save, `mv` over a file) is a `file_updated` of the
+//!   destination, plus a `file_deleted` of the source if the source had been reported before.
+//! - The target may not exist yet, may vanish and come back, may be replaced by the other kind:
+//!   see [`EventKind::TargetAppeared`] and [`EventKind::TargetVanished`].
+//!
+//! The NDJSON form of events is specified in [`wire`].
+//!
+//! # Known limitations
+//!
+//! - Unix only (tested on Linux with inotify).
+//! - Symbolic links inside the tree are reported as entries and never followed. A target that is
+//!   itself a symbolic link is watched as a file (the link), not as what it points to.
+//! - `..` in the target path is resolved lexically, before any symbolic link.
+//! - Raw mode ([`MonitorBuilder::with_raw`]) watches the target as it is at start and follows no
+//!   life cycle.
+//! - When the kernel's watch limit is reached, the directories past it are not yet polled (#3):
+//!   a warning says so.
+
+#![warn(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::dbg_macro
+)]
+
+mod backend;
+mod error;
+mod event;
+mod index;
+mod lifecycle;
+mod monitor;
+mod reconcile;
+mod scan;
+pub mod wire;
+
+pub use error::WatchError;
+pub use event::{Event, EventKind, FileType, RescanReason, TargetKind};
+pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};

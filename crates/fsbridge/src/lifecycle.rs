@@ -1,0 +1,363 @@
+//! The target's life cycle: absent, present, vanished, back again.
+//!
+//! One [`Lifecycle`] runs on its own thread per monitor. It owns the index and the backend's
+//! watches, takes batches of hints, and decides what they mean for the target as a whole before
+//! handing the paths below the target to the reconciler:
+//!
+//! - *absent*: only the nearest existing ancestor of the target is watched, for the next path
+//!   component to appear;
+//! - *present*: the target is indexed; a directory target and every directory below it are
+//!   watched, and so is the target's parent, so that its replacement is noticed; a file target is
+//!   watched through its parent only;
+//! - the target deleted, moved away or replaced by the other kind: the deletions of its contents,
+//!   then `target_vanished`, and back to *absent*.
+//!
+//! Every event leaves this module in the order the index changed, which is what makes the stream
+//! replayable.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::backend::{Batch, Hints, Native};
+use crate::error::WatchError;
+use crate::event::{Event, EventKind, FileType, TargetKind};
+use crate::index::{Entry, FileId, Index, Kind};
+use crate::reconcile::{self, Change};
+use crate::scan::{self, WatchSet};
+
+/// How the life cycle learns about changes.
+pub(crate) enum Source {
+    Native(Native),
+    Poll(Duration),
+}
+
+impl WatchSet for Source {
+    fn watch_dir(&mut self, abs: &Path, id: FileId) {
+        if let Self::Native(native) = self {
+            native.watch_dir(abs, id);
+        }
+    }
+
+    fn unwatch_dir(&mut self, abs: &Path) {
+        if let Self::Native(native) = self {
+            native.unwatch_dir(abs);
+        }
+    }
+}
+
+/// The event sender hung up: the stream was dropped.
+pub(crate) struct Closed;
+
+/// The state machine of one monitor and everything it owns.
+pub(crate) struct Lifecycle {
+    target: PathBuf,
+    kind: TargetKind,
+    index: Index,
+    source: Source,
+    hints: Arc<Hints>,
+    settle: Duration,
+    /// The directory watched for the target's own appearance and replacement.
+    chain: Option<PathBuf>,
+    events: mpsc::Sender<Result<Event, WatchError>>,
+}
+
+impl Lifecycle {
+    pub(crate) fn new(
+        target: PathBuf,
+        kind: TargetKind,
+        source: Source,
+        hints: Arc<Hints>,
+        settle: Duration,
+        events: mpsc::Sender<Result<Event, WatchError>>,
+    ) -> Self {
+        Self {
+            target,
+            kind,
+            index: Index::default(),
+            source,
+            hints,
+            settle,
+            chain: None,
+            events,
+        }
+    }
+
+    /// Watches until the stream is dropped or the monitor closed.
+    pub(crate) fn run(mut self, initial: bool) {
+        if self.start(initial).is_err() {
+            return;
+        }
+        let interval = match self.source {
+            Source::Native(_) => None,
+            Source::Poll(interval) => Some(interval),
+        };
+        while let Some(batch) = self.hints.next_batch(self.settle, interval) {
+            if self.handle(batch).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Puts the watches in place, indexes what is there, says `ready`.
+    fn start(&mut self, initial: bool) -> Result<(), Closed> {
+        let mut created = Vec::new();
+        let present = if let Some(entry) = self.observe_target() {
+            self.index.insert(b"", entry);
+            if self.kind == TargetKind::Dir {
+                created = self.reconcile_below(Vec::new(), true);
+            }
+            true
+        } else {
+            false
+        };
+        self.watch_chain();
+        tracing::info!(target = %self.target.display(), kind = self.kind.as_str(), present, entries = self.index.len(), "watching");
+        self.send(Event::now(
+            EventKind::Ready {
+                kind: self.kind,
+                present,
+            },
+            &self.target,
+        ))?;
+
+        if initial {
+            if self.kind == TargetKind::File {
+                if let Some(&entry) = self.index.get(b"") {
+                    created.push(Change::Created {
+                        path: Vec::new(),
+                        entry,
+                    });
+                }
+            }
+            for change in created {
+                self.emit(change)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, batch: Batch) -> Result<(), Closed> {
+        let now = self.observe_target();
+        let before = self.index.get(b"").copied();
+        let full = batch.rescan.is_some() || batch.poll;
+
+        match (before, now) {
+            (None, None) => self.watch_chain(),
+            (None, Some(now)) => self.appear(now)?,
+            (Some(_), None) => self.vanish()?,
+            (Some(before), Some(now)) => match self.kind {
+                TargetKind::Dir if before.id != now.id => {
+                    self.vanish()?;
+                    self.appear(now)?;
+                }
+                TargetKind::Dir => {
+                    let touched = self.relative(batch.paths);
+                    for change in self.reconcile_below(touched, full) {
+                        self.emit(change)?;
+                    }
+                }
+                TargetKind::File => {
+                    if before.id != now.id || before.content_differs(&now) {
+                        self.index.insert(b"", now);
+                        self.emit(Change::Updated {
+                            path: Vec::new(),
+                            entry: now,
+                        })?;
+                    }
+                }
+            },
+        }
+
+        if let Some(reason) = batch.rescan {
+            tracing::debug!(reason = reason.as_str(), "rescanned after lost hints");
+            self.send(Event::now(EventKind::Rescanned { reason }, &self.target))?;
+        }
+        Ok(())
+    }
+
+    /// The target as it is now, if it is there as the declared kind.
+    fn observe_target(&self) -> Option<Entry> {
+        match scan::lstat(&self.target) {
+            Ok(Some(entry)) if entry.kind.is_dir() == (self.kind == TargetKind::Dir) => Some(entry),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(path = %self.target.display(), %error, "cannot stat target, taking it as absent");
+                None
+            }
+        }
+    }
+
+    fn appear(&mut self, entry: Entry) -> Result<(), Closed> {
+        self.index.insert(b"", entry);
+        self.watch_chain();
+        let size = (self.kind == TargetKind::File).then_some(entry.size);
+        self.send(Event::now(
+            EventKind::TargetAppeared {
+                kind: self.kind,
+                size,
+            },
+            &self.target,
+        ))?;
+        if self.kind == TargetKind::Dir {
+            for change in self.reconcile_below(Vec::new(), true) {
+                self.emit(change)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn vanish(&mut self) -> Result<(), Closed> {
+        let contents: Vec<(Vec<u8>, Entry)> = self
+            .index
+            .below(b"")
+            .rev()
+            .map(|(path, entry)| (path.to_vec(), *entry))
+            .collect();
+        for (path, entry) in contents {
+            self.index.remove(&path);
+            if entry.kind.is_dir() {
+                self.source
+                    .unwatch_dir(&scan::absolute(&self.target, &path));
+            }
+            self.emit(Change::Deleted { path, entry })?;
+        }
+        self.index.clear();
+        if self.kind == TargetKind::Dir {
+            self.source.unwatch_dir(&self.target);
+        }
+        self.send(Event::now(
+            EventKind::TargetVanished { kind: self.kind },
+            &self.target,
+        ))?;
+        self.watch_chain();
+        Ok(())
+    }
+
+    /// Watches the directory that tells about the target's own fate: its parent while it is
+    /// present, the nearest existing ancestor while it is absent.
+    fn watch_chain(&mut self) {
+        let Source::Native(native) = &mut self.source else {
+            return;
+        };
+        let present = self.index.contains(b"");
+        let mut candidate = self.target.parent();
+        let mut found = None;
+        while let Some(dir) = candidate {
+            // Ancestors are resolved as the kernel resolves them, symbolic links included.
+            if let Ok(metadata) = std::fs::metadata(dir)
+                && metadata.is_dir()
+            {
+                found = Some((dir.to_path_buf(), Entry::from_metadata(&metadata).id));
+                break;
+            }
+            candidate = dir.parent();
+        }
+        let Some((dir, id)) = found else { return };
+        if self.chain.as_deref() == Some(dir.as_path()) {
+            return;
+        }
+        if let Some(old) = self.chain.take() {
+            native.unwatch_dir(&old);
+        }
+        native.watch_dir(&dir, id);
+        tracing::debug!(ancestor = %dir.display(), "watching for the target");
+        self.chain = Some(dir);
+        // Something may have appeared between looking and watching: look again.
+        if !present {
+            self.hints.touch(self.target.clone());
+        }
+    }
+
+    fn reconcile_below(&mut self, touched: Vec<Vec<u8>>, full: bool) -> Vec<Change> {
+        let watches = &mut self.source;
+        let mut outcome =
+            reconcile::reconcile(&self.target, &mut self.index, watches, touched, full);
+        if outcome.needs_rescan {
+            let again =
+                reconcile::reconcile(&self.target, &mut self.index, watches, Vec::new(), true);
+            outcome.changes.extend(again.changes);
+        }
+        if let Source::Native(native) = &self.source {
+            tracing::trace!(watches = native.len(), "watches after reconcile");
+        }
+        outcome.changes
+    }
+
+    /// Hinted absolute paths as paths relative to the target; ancestors and the target itself
+    /// are left out (they concern the life cycle, which looked already).
+    fn relative(&self, paths: Vec<PathBuf>) -> Vec<Vec<u8>> {
+        use std::os::unix::ffi::OsStrExt;
+        paths
+            .into_iter()
+            .filter_map(|path| {
+                let rest = path.strip_prefix(&self.target).ok()?;
+                let bytes = rest.as_os_str().as_bytes();
+                (!bytes.is_empty()).then(|| bytes.to_vec())
+            })
+            .collect()
+    }
+
+    fn emit(&self, change: Change) -> Result<(), Closed> {
+        self.send(to_event(&self.target, self.kind, change))
+    }
+
+    fn send(&self, event: Event) -> Result<(), Closed> {
+        self.events.blocking_send(Ok(event)).map_err(|_| Closed)
+    }
+}
+
+fn file_type(entry: &Entry) -> FileType {
+    match entry.kind {
+        Kind::File(file_type) => file_type,
+        Kind::Dir => FileType::Regular,
+    }
+}
+
+/// The event that reports `change` for a target at `target`.
+fn to_event(target: &Path, kind: TargetKind, change: Change) -> Event {
+    let absolute = |path: &[u8]| scan::absolute(target, path);
+    let (kind, path) = match change {
+        Change::Created { path, entry } if path.is_empty() && kind == TargetKind::File => (
+            EventKind::FileCreated {
+                size: entry.size,
+                file_type: file_type(&entry),
+            },
+            path,
+        ),
+        Change::Created { path, entry } if entry.kind.is_dir() => (EventKind::DirCreated, path),
+        Change::Created { path, entry } => (
+            EventKind::FileCreated {
+                size: entry.size,
+                file_type: file_type(&entry),
+            },
+            path,
+        ),
+        Change::Updated { path, entry } => (
+            EventKind::FileUpdated {
+                size: entry.size,
+                file_type: file_type(&entry),
+            },
+            path,
+        ),
+        Change::Moved { from, to, entry } if entry.kind.is_dir() => (
+            EventKind::DirMoved {
+                from: absolute(&from),
+            },
+            to,
+        ),
+        Change::Moved { from, to, entry } => (
+            EventKind::FileMoved {
+                from: absolute(&from),
+                size: entry.size,
+                file_type: file_type(&entry),
+            },
+            to,
+        ),
+        Change::Deleted { path, entry } if entry.kind.is_dir() => (EventKind::DirDeleted, path),
+        Change::Deleted { path, .. } => (EventKind::FileDeleted, path),
+    };
+    Event::now(kind, absolute(&path))
+}

@@ -1,0 +1,340 @@
+//! The public face of the watching side: [`MonitorBuilder`] and the [`Monitor`] event stream.
+//!
+//! A monitor runs its life cycle on a thread of its own (all of its work is blocking file system
+//! calls) and hands events to the stream through a bounded channel. When the consumer is slower
+//! than the tree changes, that thread waits, hints pile up as a bounded set of paths, and past
+//! the set's bound they become one rescan: memory stays bounded and nothing is lost.
+
+use std::path::{Component, Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::Stream;
+use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
+use tokio::sync::mpsc;
+
+use crate::backend::{Hints, Native};
+use crate::error::WatchError;
+use crate::event::{Event, EventKind, RescanReason, TargetKind};
+use crate::lifecycle::{Lifecycle, Source};
+
+/// The default settle window: hints are collected this long after the first one before the
+/// reconciler looks.
+pub const DEFAULT_SETTLE: Duration = Duration::from_millis(10);
+
+/// The default polling interval of [`MonitorBuilder::with_poll`].
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Configures and starts a [`Monitor`].
+#[derive(Clone, Debug)]
+pub struct MonitorBuilder {
+    path: PathBuf,
+    kind: Option<TargetKind>,
+    settle: Duration,
+    poll: Option<Duration>,
+    initial: bool,
+    raw: bool,
+    capacity: usize,
+    hint_capacity: usize,
+}
+
+impl MonitorBuilder {
+    /// A builder for watching `path`, of a kind inferred when it exists.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            kind: None,
+            settle: DEFAULT_SETTLE,
+            poll: None,
+            initial: false,
+            raw: false,
+            capacity: 1024,
+            hint_capacity: 65_536,
+        }
+    }
+
+    /// Declares what the target is. Default: inferred from the path when it exists; a target
+    /// that does not exist yet needs it.
+    #[must_use]
+    pub fn with_kind(mut self, kind: TargetKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// The declared kind, if any.
+    pub fn kind(&self) -> Option<TargetKind> {
+        self.kind
+    }
+
+    /// How long hints are collected after the first one before the tree is looked at. Longer
+    /// windows merge more (a burst of writes becomes one update); zero looks at once. Default:
+    /// [`DEFAULT_SETTLE`].
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// The settle window.
+    pub fn settle(&self) -> Duration {
+        self.settle
+    }
+
+    /// Polls every `interval` instead of using native notifications, for file systems that send
+    /// none (NFS, SMB, some container mounts). Default: native.
+    #[must_use]
+    pub fn with_poll(mut self, interval: Duration) -> Self {
+        self.poll = Some(interval);
+        self
+    }
+
+    /// Reports every entry already present as created, right after `ready`. Default: off.
+    #[must_use]
+    pub fn with_initial(mut self, initial: bool) -> Self {
+        self.initial = initial;
+        self
+    }
+
+    /// Passes the backend's own events through unreconciled, as [`EventKind::Raw`]. Raw mode
+    /// watches the target recursively as it is at start and follows no life cycle. Default: off.
+    #[must_use]
+    pub fn with_raw(mut self, raw: bool) -> Self {
+        self.raw = raw;
+        self
+    }
+
+    /// How many events may wait for the consumer before the monitor waits too. Default: 1024.
+    #[must_use]
+    pub fn with_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// How many distinct touched paths may wait for the reconciler before they are replaced by
+    /// one rescan of the whole target. Default: 65,536.
+    #[must_use]
+    pub fn with_hint_capacity(mut self, capacity: usize) -> Self {
+        self.hint_capacity = capacity.max(1);
+        self
+    }
+
+    /// Starts watching.
+    ///
+    /// # Errors
+    ///
+    /// [`WatchError::UnknownKind`] when the target does not exist and no kind was declared;
+    /// [`WatchError::Backend`] or [`WatchError::WatchLimit`] when the native backend cannot
+    /// start; [`WatchError::Io`] when the current directory is needed and unreadable.
+    pub fn build(self) -> Result<Monitor, WatchError> {
+        let target = absolute(&self.path)?;
+        let kind = match self.kind {
+            Some(kind) => kind,
+            None => match std::fs::symlink_metadata(&target) {
+                Ok(metadata) if metadata.is_dir() => TargetKind::Dir,
+                Ok(_) => TargetKind::File,
+                Err(_) => return Err(WatchError::UnknownKind { path: target }),
+            },
+        };
+        let (sender, receiver) = mpsc::channel(self.capacity);
+        let hints = Hints::new(self.hint_capacity);
+
+        if self.raw {
+            let watcher = start_raw(&target, sender)?;
+            return Ok(Monitor {
+                receiver,
+                hints,
+                _raw: Some(watcher),
+            });
+        }
+        let source = match self.poll {
+            Some(interval) => Source::Poll(interval),
+            None => Source::Native(Native::new(&target, kind, Arc::clone(&hints))?),
+        };
+        tracing::info!(
+            backend = if self.poll.is_some() {
+                "poll"
+            } else {
+                "native"
+            },
+            "backend chosen"
+        );
+        let lifecycle = Lifecycle::new(
+            target,
+            kind,
+            source,
+            Arc::clone(&hints),
+            self.settle,
+            sender,
+        );
+        let initial = self.initial;
+        std::thread::Builder::new()
+            .name("fsbridge-monitor".into())
+            .spawn(move || lifecycle.run(initial))
+            .map_err(|source| WatchError::Io {
+                path: PathBuf::new(),
+                source,
+            })?;
+        Ok(Monitor {
+            receiver,
+            hints,
+            _raw: None,
+        })
+    }
+}
+
+/// `path` made absolute against the current directory, with `.` and `..` resolved lexically.
+fn absolute(path: &Path) -> Result<PathBuf, WatchError> {
+    let joined = std::path::absolute(path).map_err(|source| WatchError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut normal = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    Ok(normal)
+}
+
+fn start_raw(
+    target: &Path,
+    sender: mpsc::Sender<Result<Event, WatchError>>,
+) -> Result<RecommendedWatcher, WatchError> {
+    let ready = Event::now(
+        EventKind::Ready {
+            kind: TargetKind::Dir,
+            present: true,
+        },
+        target,
+    );
+    let events = sender.clone();
+    let root = target.to_path_buf();
+    let mut watcher = RecommendedWatcher::new(
+        move |result: notify::Result<notify::Event>| {
+            let event = match result {
+                Ok(event) if event.need_rescan() => Ok(Event::now(
+                    EventKind::Rescanned {
+                        reason: RescanReason::Overflow,
+                    },
+                    &root,
+                )),
+                Ok(event) => Ok(Event::now(
+                    EventKind::Raw {
+                        kind: raw_kind(&event.kind),
+                        paths: event.paths.clone(),
+                    },
+                    event.paths.first().cloned().unwrap_or_else(|| root.clone()),
+                )),
+                Err(error) => Err(WatchError::backend(None, error)),
+            };
+            // The stream may be gone already; the watcher is dropped with it.
+            let _ = events.blocking_send(event);
+        },
+        notify::Config::default(),
+    )
+    .map_err(|error| WatchError::backend(Some(target.to_path_buf()), error))?;
+    watcher
+        .watch(target, RecursiveMode::Recursive)
+        .map_err(|error| WatchError::backend(Some(target.to_path_buf()), error))?;
+    let _ = sender.try_send(Ok(ready));
+    Ok(watcher)
+}
+
+/// The backend's event kind in a stable lowercase dotted form, such as `modify.name.both`.
+fn raw_kind(kind: &notify::EventKind) -> String {
+    format!("{kind:?}")
+        .to_lowercase()
+        .replace('(', ".")
+        .replace(')', "")
+}
+
+/// A running watch: a stream of the target's events.
+///
+/// Dropping it stops watching and removes its watches.
+///
+/// # Examples
+///
+/// ```no_run
+/// use futures::StreamExt;
+///
+/// # async fn example() -> Result<(), fsbridge::WatchError> {
+/// let mut monitor = fsbridge::Monitor::dir("/var/log/app")?;
+/// while let Some(event) = monitor.next().await {
+///     let event = event?;
+///     println!("{} {}", event.name(), event.path().display());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Monitor {
+    receiver: mpsc::Receiver<Result<Event, WatchError>>,
+    hints: Arc<Hints>,
+    _raw: Option<RecommendedWatcher>,
+}
+
+impl Monitor {
+    /// Starts watching the directory `path` with the default settings (see [`MonitorBuilder`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`MonitorBuilder::build`].
+    pub fn dir(path: impl Into<PathBuf>) -> Result<Self, WatchError> {
+        MonitorBuilder::new(path).with_kind(TargetKind::Dir).build()
+    }
+
+    /// Starts watching the file `path` with the default settings (see [`MonitorBuilder`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`MonitorBuilder::build`].
+    pub fn file(path: impl Into<PathBuf>) -> Result<Self, WatchError> {
+        MonitorBuilder::new(path)
+            .with_kind(TargetKind::File)
+            .build()
+    }
+
+    /// A builder for watching `path`.
+    pub fn builder(path: impl Into<PathBuf>) -> MonitorBuilder {
+        MonitorBuilder::new(path)
+    }
+
+    /// Waits for the next event; `None` once the monitor has stopped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: a cancelled call loses no event.
+    pub async fn recv(&mut self) -> Option<Result<Event, WatchError>> {
+        self.receiver.recv().await
+    }
+
+    /// The blocking twin of [`Monitor::recv`], for code outside an async runtime.
+    ///
+    /// # Panics
+    ///
+    /// When called inside an async runtime (as tokio's `blocking_recv`).
+    pub fn blocking_recv(&mut self) -> Option<Result<Event, WatchError>> {
+        self.receiver.blocking_recv()
+    }
+}
+
+impl Stream for Monitor {
+    type Item = Result<Event, WatchError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.receiver.poll_recv(context)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        self.hints.close();
+    }
+}

@@ -1,0 +1,580 @@
+//! The reconciler: turns "something happened at these paths" into the net changes, in an order
+//! that replays correctly.
+//!
+//! Backends only give hints. The reconciler looks at each hinted path as it is *now* (`lstat`,
+//! and a walk for directories that appeared), compares that with the [`Index`], and works out
+//! what vanished, what appeared and what changed. A vanished and an appeared entry with the same
+//! device and inode are one move. It then emits the changes one at a time, each applied to the
+//! index as it is emitted, and only once it is valid against the index: a move needs its source
+//! present and its destination free, a deletion needs the entry's children gone first, a creation
+//! needs its parent. That keeps the invariant the whole crate rests on: replaying the emitted
+//! changes on the index before the batch gives the index after it, and the index after it equals
+//! the tree on disk.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::index::{self, Entry, FileId, Index};
+use crate::scan::{self, WatchSet};
+
+/// One net change, already applied to the index. Paths are relative to the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    Created {
+        path: Vec<u8>,
+        entry: Entry,
+    },
+    Updated {
+        path: Vec<u8>,
+        entry: Entry,
+    },
+    Moved {
+        from: Vec<u8>,
+        to: Vec<u8>,
+        entry: Entry,
+    },
+    Deleted {
+        path: Vec<u8>,
+        entry: Entry,
+    },
+}
+
+/// The outcome of one reconciliation.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) changes: Vec<Change>,
+    /// Something could not be placed consistently (the tree changed under the walk); the caller
+    /// should reconcile the whole target again.
+    pub(crate) needs_rescan: bool,
+}
+
+/// Reconciles the index below the target with the tree on disk.
+///
+/// `touched` are the relative paths the backend hinted at (never the target itself). With `full`,
+/// everything below the target is compared instead, which is what recovers from lost hints. The
+/// target itself must be indexed as a directory.
+pub(crate) fn reconcile(
+    root: &Path,
+    index: &mut Index,
+    watches: &mut dyn WatchSet,
+    touched: impl IntoIterator<Item = Vec<u8>>,
+    full: bool,
+) -> Outcome {
+    let mut observer = Observer {
+        root,
+        index,
+        watches,
+        observation: Observation::default(),
+    };
+    if full {
+        observer.observe_all();
+    } else {
+        observer.observe_touched(touched);
+    }
+    let observation = observer.observation;
+
+    let plan = Plan::pair(observation);
+
+    plan.apply(root, index, watches)
+}
+
+/// What changed, before moves are paired.
+#[derive(Debug, Default)]
+struct Observation {
+    /// Index entries that are no longer on disk as they were.
+    gone: Vec<(Vec<u8>, Entry)>,
+    /// Entries on disk that the index does not hold as they are.
+    new: Vec<(Vec<u8>, Entry)>,
+    /// Files still at their path whose content, type or inode changed.
+    updated: Vec<(Vec<u8>, Entry)>,
+}
+
+struct Observer<'a> {
+    root: &'a Path,
+    index: &'a Index,
+    watches: &'a mut dyn WatchSet,
+    observation: Observation,
+}
+
+impl Observer<'_> {
+    fn observe_all(&mut self) {
+        let Some(&root_entry) = self.index.get(b"") else {
+            return;
+        };
+        let walk = scan::walk(self.root, b"", root_entry, self.watches);
+        self.diff(b"", walk.entries, &walk.unreadable);
+    }
+
+    fn observe_touched(&mut self, touched: impl IntoIterator<Item = Vec<u8>>) {
+        // A hint below something the index does not hold as a directory is about the nearest
+        // indexed ancestor's subtree: look there instead.
+        let mut starts: Vec<Vec<u8>> = touched
+            .into_iter()
+            .map(|mut path| {
+                while let Some(parent) = index::parent(&path) {
+                    if self
+                        .index
+                        .get(parent)
+                        .is_some_and(|entry| entry.kind.is_dir())
+                    {
+                        break;
+                    }
+                    path.truncate(parent.len());
+                }
+                path
+            })
+            .filter(|path| !path.is_empty())
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+
+        let mut covered: HashSet<Vec<u8>> = HashSet::new();
+        for path in starts {
+            if has_ancestor_in(&path, &covered) {
+                continue;
+            }
+            if self.observe_one(&path) {
+                covered.insert(path);
+            }
+        }
+    }
+
+    /// Looks at one hinted path; returns whether its whole subtree was compared.
+    fn observe_one(&mut self, path: &[u8]) -> bool {
+        let abs = scan::absolute(self.root, path);
+        let now = match scan::lstat(&abs) {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::debug!(path = %abs.display(), %error, "cannot stat hinted path");
+                return false;
+            }
+        };
+        let before = self.index.get(path);
+        tracing::trace!(path = %abs.display(), ?before, ?now, "lstat");
+
+        match (before, now) {
+            (Some(before), Some(now)) if before.kind.is_dir() && now.kind.is_dir() => {
+                if before.id == now.id {
+                    return false;
+                }
+            }
+            (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
+                if before.id != now.id || before.content_differs(&now) {
+                    self.observation.updated.push((path.to_vec(), now));
+                }
+                return false;
+            }
+            (None, None) => return false,
+            _ => {}
+        }
+
+        let mut found = Vec::new();
+        let mut unreadable = Vec::new();
+        if let Some(now) = now {
+            found.push((path.to_vec(), now));
+            if now.kind.is_dir() {
+                let walk = scan::walk(self.root, path, now, self.watches);
+                found.extend(walk.entries);
+                unreadable = walk.unreadable;
+            }
+        }
+        self.diff(path, found, &unreadable);
+        true
+    }
+
+    /// Compares the index's subtree at `top` (inclusive, unless `top` is the target) with what
+    /// was found on disk there.
+    fn diff(&mut self, top: &[u8], mut found: Vec<(Vec<u8>, Entry)>, unreadable: &[Vec<u8>]) {
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let unreadable: HashSet<Vec<u8>> = unreadable.iter().cloned().collect();
+        let indexed: Vec<(&[u8], &Entry)> = (!top.is_empty())
+            .then(|| self.index.get(top).map(|entry| (top, entry)))
+            .flatten()
+            .into_iter()
+            .chain(self.index.below(top))
+            .collect();
+
+        // Below an entry that vanished or was replaced, everything vanished too; below one that
+        // appeared, everything appeared.
+        let mut gone_dirs: HashSet<Vec<u8>> = HashSet::new();
+        let mut new_dirs: HashSet<Vec<u8>> = HashSet::new();
+        let mut found = found.into_iter().peekable();
+        let mut indexed = indexed.into_iter().peekable();
+        loop {
+            let (path, before, now) = match (indexed.peek(), found.peek()) {
+                (None, None) => break,
+                (Some((old_path, _)), Some((new_path, _))) if *old_path == new_path.as_slice() => {
+                    let (path, before) = indexed.next().expect("peeked");
+                    let (_, now) = found.next().expect("peeked");
+                    (path.to_vec(), Some(*before), Some(now))
+                }
+                (Some((old_path, _)), Some((new_path, _))) if *old_path < new_path.as_slice() => {
+                    let (path, before) = indexed.next().expect("peeked");
+                    (path.to_vec(), Some(*before), None)
+                }
+                (Some(_), None) => {
+                    let (path, before) = indexed.next().expect("peeked");
+                    (path.to_vec(), Some(*before), None)
+                }
+                (_, Some(_)) => {
+                    let (path, now) = found.next().expect("peeked");
+                    (path, None, Some(now))
+                }
+            };
+            if !unreadable.is_empty() && has_ancestor_in(&path, &unreadable) {
+                continue;
+            }
+            let below_gone = has_ancestor_in(&path, &gone_dirs);
+            let below_new = has_ancestor_in(&path, &new_dirs);
+            let (vanished, appeared) = match (before, now) {
+                _ if below_gone || below_new => (before.filter(|_| below_gone), now),
+                (Some(before), Some(now)) if before.kind.is_dir() && now.kind.is_dir() => {
+                    if before.id == now.id {
+                        (None, None)
+                    } else {
+                        (Some(before), Some(now))
+                    }
+                }
+                (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
+                    if before.id != now.id || before.content_differs(&now) {
+                        self.observation.updated.push((path, now));
+                    }
+                    continue;
+                }
+                other => other,
+            };
+            if let Some(before) = vanished {
+                if before.kind.is_dir() {
+                    gone_dirs.insert(path.clone());
+                }
+                self.observation.gone.push((path.clone(), before));
+            }
+            if let Some(now) = appeared {
+                if now.kind.is_dir() && !below_new {
+                    new_dirs.insert(path.clone());
+                }
+                self.observation.new.push((path, now));
+            }
+        }
+    }
+}
+
+/// Whether some strict ancestor of `path` (the target counts) is in `set`.
+fn has_ancestor_in(path: &[u8], set: &HashSet<Vec<u8>>) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    let mut current = path;
+    while let Some(parent) = index::parent(current) {
+        if set.contains(parent) {
+            return true;
+        }
+        current = parent;
+    }
+    false
+}
+
+/// A rename the reconciler will emit: the entry at `from` in the index is now at `to`.
+#[derive(Debug)]
+struct Move {
+    from: Vec<u8>,
+    to: Vec<u8>,
+    entry: Entry,
+    /// Entries below `to` that came along with the move; they need no events of their own.
+    carried: Vec<(Vec<u8>, Entry)>,
+}
+
+/// A path in the index as it was when the batch began; `translate` brings it up to date with the
+/// directory moves emitted since.
+#[derive(Debug)]
+struct OldPath {
+    path: Vec<u8>,
+    /// How many directory moves of this batch `path` already reflects.
+    epoch: usize,
+}
+
+/// The paired changes, waiting to be emitted in a valid order.
+#[derive(Debug, Default)]
+struct Plan {
+    moves: Vec<Move>,
+    deletions: Vec<(OldPath, Entry)>,
+    creations: Vec<(Vec<u8>, Entry)>,
+    updates: Vec<(Vec<u8>, Entry)>,
+}
+
+impl Plan {
+    /// Pairs vanished and appeared entries with the same identity into moves.
+    fn pair(observation: Observation) -> Self {
+        let Observation {
+            gone,
+            mut new,
+            updated,
+        } = observation;
+        let mut plan = Self {
+            updates: updated,
+            ..Self::default()
+        };
+
+        let mut gone_by_id: HashMap<(FileId, bool), usize> = HashMap::new();
+        for (position, (_, entry)) in gone.iter().enumerate() {
+            gone_by_id
+                .entry((entry.id, entry.kind.is_dir()))
+                .or_insert(position);
+        }
+        let mut consumed = vec![false; gone.len()];
+        // For every destination of a move (or of an entry carried by one): its source, and the
+        // move that carries it.
+        let mut sources: HashMap<Vec<u8>, (usize, usize)> = HashMap::new();
+
+        new.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (to, entry) in new {
+            let paired = gone_by_id
+                .get(&(entry.id, entry.kind.is_dir()))
+                .copied()
+                .filter(|&g| {
+                    let from = &gone[g].0;
+                    !consumed[g] && !index::is_below(&to, from) && !index::is_below(from, &to)
+                });
+            let Some(source) = paired else {
+                plan.creations.push((to, entry));
+                continue;
+            };
+            consumed[source] = true;
+            let from = &gone[source].0;
+
+            let carrier = index::parent(&to).and_then(|to_parent| {
+                let (parent_source, carrier) = *sources.get(to_parent)?;
+                let from_parent = index::parent(from)?;
+                let same_name = index::name(&to) == index::name(from);
+                (gone[parent_source].0 == from_parent && same_name).then_some(carrier)
+            });
+            if let Some(carrier) = carrier {
+                if gone[source].1.content_differs(&entry) {
+                    plan.updates.push((to.clone(), entry));
+                }
+                plan.moves[carrier].carried.push((to.clone(), entry));
+                sources.insert(to, (source, carrier));
+            } else {
+                tracing::debug!(from = ?String::from_utf8_lossy(from), to = ?String::from_utf8_lossy(&to), "paired rename");
+                sources.insert(to.clone(), (source, plan.moves.len()));
+                plan.moves.push(Move {
+                    from: from.clone(),
+                    to,
+                    entry,
+                    carried: Vec::new(),
+                });
+            }
+        }
+
+        plan.deletions = gone
+            .into_iter()
+            .zip(consumed)
+            .filter(|(_, consumed)| !consumed)
+            .map(|((path, entry), _)| (OldPath { path, epoch: 0 }, entry))
+            .collect();
+        plan
+    }
+
+    /// Emits the changes in an order that is valid at every step, applying each to the index.
+    fn apply(self, root: &Path, index: &mut Index, watches: &mut dyn WatchSet) -> Outcome {
+        let mut emitter = Emitter {
+            root,
+            index,
+            watches,
+            renamed: Vec::new(),
+            outcome: Outcome::default(),
+        };
+        let Self {
+            mut moves,
+            mut deletions,
+            mut creations,
+            updates,
+        } = self;
+        // Children before parents.
+        deletions.sort_unstable_by(|a, b| b.0.path.cmp(&a.0.path));
+        // Parents before children.
+        creations.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+
+        while !(moves.is_empty() && deletions.is_empty() && creations.is_empty()) {
+            let mut progress = false;
+            let mut waiting = Vec::with_capacity(moves.len());
+            for planned in moves.drain(..) {
+                match emitter.try_move(&planned) {
+                    Step::Done => progress = true,
+                    Step::Wait => waiting.push(planned),
+                    // The source is already gone: report what is there now as created.
+                    Step::Drop => {
+                        progress = true;
+                        creations.push((planned.to, planned.entry));
+                        creations.extend(planned.carried);
+                        creations.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    }
+                }
+            }
+            moves = waiting;
+            deletions.retain(|(old, entry)| match emitter.try_delete(old, entry) {
+                Step::Done | Step::Drop => {
+                    progress = true;
+                    false
+                }
+                Step::Wait => true,
+            });
+            creations.retain(|(path, entry)| match emitter.try_create(path, *entry) {
+                Step::Done | Step::Drop => {
+                    progress = true;
+                    false
+                }
+                Step::Wait => true,
+            });
+            if progress {
+                continue;
+            }
+
+            // Nothing could go: a cycle of moves (a swap through a temporary name) or a tree that
+            // changed under the walk. Break the first move into a deletion and a creation.
+            if let Some(planned) = moves.pop() {
+                tracing::debug!(from = ?String::from_utf8_lossy(&planned.from), "move cannot be placed, reporting deletion and creation");
+                let from = emitter.translate(&OldPath {
+                    path: planned.from,
+                    epoch: 0,
+                });
+                let epoch = emitter.renamed.len();
+                let mut doomed: Vec<(OldPath, Entry)> = emitter
+                    .index
+                    .below(&from)
+                    .map(|(path, entry)| {
+                        (
+                            OldPath {
+                                path: path.to_vec(),
+                                epoch,
+                            },
+                            *entry,
+                        )
+                    })
+                    .collect();
+                if let Some(&entry) = emitter.index.get(&from) {
+                    doomed.push((OldPath { path: from, epoch }, entry));
+                }
+                deletions.extend(doomed);
+                deletions.sort_unstable_by(|a, b| b.0.path.cmp(&a.0.path));
+                creations.push((planned.to, planned.entry));
+                creations.extend(planned.carried);
+                creations.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                continue;
+            }
+            tracing::warn!(
+                deletions = deletions.len(),
+                creations = creations.len(),
+                "tree changed during reconciliation, rescanning"
+            );
+            emitter.outcome.needs_rescan = true;
+            break;
+        }
+
+        for (path, entry) in updates {
+            emitter.update(path, entry);
+        }
+        emitter.outcome
+    }
+}
+
+/// Whether a planned change could be applied now.
+enum Step {
+    Done,
+    Wait,
+    /// Nothing left to do (or no longer possible) for this change.
+    Drop,
+}
+
+struct Emitter<'a> {
+    root: &'a Path,
+    index: &'a mut Index,
+    watches: &'a mut dyn WatchSet,
+    /// Directory moves emitted so far in this batch, in order.
+    renamed: Vec<(Vec<u8>, Vec<u8>)>,
+    outcome: Outcome,
+}
+
+impl Emitter<'_> {
+    fn translate(&self, old: &OldPath) -> Vec<u8> {
+        let mut path = old.path.clone();
+        for (from, to) in &self.renamed[old.epoch..] {
+            if path == *from || index::is_below(&path, from) {
+                path = index::rebase(&path, from, to);
+            }
+        }
+        path
+    }
+
+    fn is_dir(&self, path: &[u8]) -> bool {
+        self.index
+            .get(path)
+            .is_some_and(|entry| entry.kind.is_dir())
+    }
+
+    fn try_move(&mut self, planned: &Move) -> Step {
+        let from = self.translate(&OldPath {
+            path: planned.from.clone(),
+            epoch: 0,
+        });
+        if !self.index.contains(&from) {
+            return Step::Drop;
+        }
+        let parent_ready = index::parent(&planned.to).is_some_and(|parent| self.is_dir(parent));
+        if self.index.contains(&planned.to) || !parent_ready || index::is_below(&planned.to, &from)
+        {
+            return Step::Wait;
+        }
+        self.index.rename(&from, &planned.to);
+        self.index.insert(&planned.to, planned.entry);
+        if planned.entry.kind.is_dir() {
+            self.renamed.push((from.clone(), planned.to.clone()));
+        }
+        self.outcome.changes.push(Change::Moved {
+            from,
+            to: planned.to.clone(),
+            entry: planned.entry,
+        });
+        Step::Done
+    }
+
+    fn try_delete(&mut self, old: &OldPath, _entry: &Entry) -> Step {
+        let path = self.translate(old);
+        if !self.index.contains(&path) {
+            return Step::Drop;
+        }
+        if self.index.has_children(&path) {
+            return Step::Wait;
+        }
+        let entry = self.index.remove(&path).expect("checked above");
+        if entry.kind.is_dir() {
+            self.watches.unwatch_dir(&scan::absolute(self.root, &path));
+        }
+        self.outcome.changes.push(Change::Deleted { path, entry });
+        Step::Done
+    }
+
+    fn try_create(&mut self, path: &[u8], entry: Entry) -> Step {
+        let parent_ready = index::parent(path).is_some_and(|parent| self.is_dir(parent));
+        if self.index.contains(path) || !parent_ready {
+            return Step::Wait;
+        }
+        self.index.insert(path, entry);
+        self.outcome.changes.push(Change::Created {
+            path: path.to_vec(),
+            entry,
+        });
+        Step::Done
+    }
+
+    fn update(&mut self, path: Vec<u8>, entry: Entry) {
+        let Some(before) = self.index.get(&path) else {
+            return;
+        };
+        if before.kind.is_dir() || (before.id == entry.id && !before.content_differs(&entry)) {
+            return;
+        }
+        self.index.insert(&path, entry);
+        self.outcome.changes.push(Change::Updated { path, entry });
+    }
+}

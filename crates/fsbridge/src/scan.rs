@@ -1,0 +1,105 @@
+//! Reading the real tree: `lstat` of one path and walks of whole subtrees.
+//!
+//! Everything here looks at the file system as it is now and never follows symbolic links. A walk
+//! asks the [`WatchSet`] to watch each directory *before* reading it, so that an entry created
+//! while the walk runs is either seen by the walk or reported by the new watch, never neither.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::index::{self, Entry, FileId};
+
+/// Where directory watches are kept; the reconciler calls it as it walks and deletes directories.
+pub(crate) trait WatchSet {
+    /// Called before a directory's entries are read, so that later changes in it are hinted.
+    fn watch_dir(&mut self, abs: &Path, id: FileId);
+
+    /// Called when a directory left the tree.
+    fn unwatch_dir(&mut self, abs: &Path);
+}
+
+/// A watch set that watches nothing, for tests of the reconciler alone.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct NoWatches;
+
+#[cfg(test)]
+impl WatchSet for NoWatches {
+    fn watch_dir(&mut self, _abs: &Path, _id: FileId) {}
+
+    fn unwatch_dir(&mut self, _abs: &Path) {}
+}
+
+/// The absolute path of `rel` below `root`.
+pub(crate) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
+    if rel.is_empty() {
+        return root.to_path_buf();
+    }
+    root.join(OsStr::from_bytes(rel))
+}
+
+/// The entry at `abs` as `lstat` sees it; `None` when nothing is there (also when a parent is
+/// not a directory any more).
+pub(crate) fn lstat(abs: &Path) -> io::Result<Option<Entry>> {
+    match std::fs::symlink_metadata(abs) {
+        Ok(metadata) => Ok(Some(Entry::from_metadata(&metadata))),
+        Err(error) if is_gone(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether an error only says that the path is not there (any more).
+pub(crate) fn is_gone(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+    )
+}
+
+/// The result of walking a subtree.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    /// Every entry found below the start, in no particular order.
+    pub(crate) entries: Vec<(Vec<u8>, Entry)>,
+    /// Directories whose entries could not be read; what lies below them is unknown.
+    pub(crate) unreadable: Vec<Vec<u8>>,
+}
+
+/// Walks everything below the directory `rel` (whose entry is `dir`), watching each directory
+/// before reading it. Entries that vanish during the walk are left out.
+pub(crate) fn walk(root: &Path, rel: &[u8], dir: Entry, watches: &mut dyn WatchSet) -> Walk {
+    let mut walk = Walk::default();
+    let mut pending = vec![(rel.to_vec(), dir.id)];
+    while let Some((dir_rel, id)) = pending.pop() {
+        let dir_abs = absolute(root, &dir_rel);
+        watches.watch_dir(&dir_abs, id);
+        let reader = match std::fs::read_dir(&dir_abs) {
+            Ok(reader) => reader,
+            Err(error) if is_gone(&error) => continue,
+            Err(error) => {
+                tracing::warn!(path = %dir_abs.display(), %error, "cannot read directory");
+                walk.unreadable.push(dir_rel);
+                continue;
+            }
+        };
+        for child in reader {
+            let Ok(child) = child else { continue };
+            let metadata = match child.metadata() {
+                Ok(metadata) => metadata,
+                Err(error) => {
+                    tracing::trace!(path = %child.path().display(), %error, "skipped entry");
+                    continue;
+                }
+            };
+            let entry = Entry::from_metadata(&metadata);
+            let child_rel = index::join(&dir_rel, child.file_name().as_bytes());
+            if entry.kind.is_dir() {
+                pending.push((child_rel.clone(), entry.id));
+            }
+            walk.entries.push((child_rel, entry));
+        }
+    }
+    walk
+}

@@ -1,0 +1,225 @@
+//! The NDJSON form of events: one JSON object per line.
+//!
+//! # Format
+//!
+//! Every object's first field is `event`, the event's name. The other fields, in this order:
+//!
+//! | field | in | meaning |
+//! |---|---|---|
+//! | `from` | `file_moved`, `dir_moved` | the absolute path the entry had before |
+//! | `path` | all | the absolute path the event is about (for moves: the new one) |
+//! | `kind` | `ready`, `target_appeared`, `target_vanished` | the target's kind, `dir` or `file` |
+//! | `kind` | `raw` | the backend's event kind, such as `create.file` or `modify.name.both` |
+//! | `present` | `ready` | whether the target existed when watching began |
+//! | `size` | `file_created`, `file_updated`, `file_moved`; `target_appeared` of a file | size in bytes |
+//! | `file_type` | `file_*` events | present only when the entry is not a regular file: `symlink`, `fifo`, `socket` or `device` |
+//! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
+//! | `paths` | `raw` | the paths the backend named |
+//! | `time` | all | when fsbridge observed the change: Unix seconds with microseconds |
+//!
+//! # Paths that are not UTF-8
+//!
+//! Every path field is a JSON string. When the path's bytes are not valid UTF-8, the string is a
+//! lossy rendering (invalid bytes become U+FFFD) and a sibling field with the suffix `_bytes`
+//! (`path_bytes`, `from_bytes`, `paths_bytes`) carries the exact bytes in standard base64. A
+//! consumer that needs exact paths uses the `_bytes` field whenever it is present.
+//!
+//! ```text
+//! {"event":"ready","path":"/srv/in","kind":"dir","present":true,"time":1764770000.123456}
+//! {"event":"file_created","path":"/srv/in/a.txt","size":5,"time":1764770000.223456}
+//! {"event":"file_moved","from":"/srv/in/a.txt","path":"/srv/in/b.txt","size":5,"time":1764770000.323456}
+//! {"event":"file_created","path":"/srv/in/caf\u{FFFD}","path_bytes":"L3Nydi9pbi9jYWbp","size":0,"time":1764770000.423456}
+//! ```
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::event::{Event, EventKind, FileType};
+
+/// Seconds since the Unix epoch with microsecond precision.
+fn unix_seconds(time: SystemTime) -> f64 {
+    let micros = match time.duration_since(UNIX_EPOCH) {
+        Ok(since) => i64::try_from(since.as_micros()).unwrap_or(i64::MAX),
+        Err(before) => -i64::try_from(before.duration().as_micros()).unwrap_or(i64::MAX),
+    };
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "microseconds of a date fit in 53 bits"
+    )]
+    let seconds = micros as f64 / 1e6;
+    seconds
+}
+
+fn serialize_path<M: SerializeMap>(
+    map: &mut M,
+    key: &'static str,
+    bytes_key: &'static str,
+    path: &Path,
+) -> Result<(), M::Error> {
+    let bytes = path.as_os_str().as_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(text) => map.serialize_entry(key, text),
+        Err(_) => {
+            map.serialize_entry(key, &String::from_utf8_lossy(bytes))?;
+            map.serialize_entry(
+                bytes_key,
+                &base64::engine::general_purpose::STANDARD.encode(bytes),
+            )
+        }
+    }
+}
+
+fn serialize_file_type<M: SerializeMap>(map: &mut M, file_type: FileType) -> Result<(), M::Error> {
+    if file_type == FileType::Regular {
+        return Ok(());
+    }
+    map.serialize_entry("file_type", file_type.as_str())
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("event", self.name())?;
+        if let EventKind::FileMoved { from, .. } | EventKind::DirMoved { from } = &self.kind {
+            serialize_path(&mut map, "from", "from_bytes", from)?;
+        }
+        serialize_path(&mut map, "path", "path_bytes", &self.path)?;
+        match &self.kind {
+            EventKind::Ready { kind, present } => {
+                map.serialize_entry("kind", kind.as_str())?;
+                map.serialize_entry("present", present)?;
+            }
+            EventKind::TargetAppeared { kind, size } => {
+                map.serialize_entry("kind", kind.as_str())?;
+                if let Some(size) = size {
+                    map.serialize_entry("size", size)?;
+                }
+            }
+            EventKind::TargetVanished { kind } => map.serialize_entry("kind", kind.as_str())?,
+            EventKind::FileCreated { size, file_type }
+            | EventKind::FileUpdated { size, file_type }
+            | EventKind::FileMoved {
+                size, file_type, ..
+            } => {
+                map.serialize_entry("size", size)?;
+                serialize_file_type(&mut map, *file_type)?;
+            }
+            EventKind::Rescanned { reason } => map.serialize_entry("reason", reason.as_str())?,
+            EventKind::Raw { kind, paths } => {
+                map.serialize_entry("kind", kind)?;
+                let lossy: Vec<_> = paths.iter().map(|path| path.to_string_lossy()).collect();
+                map.serialize_entry("paths", &lossy)?;
+                if paths.iter().any(|path| path.to_str().is_none()) {
+                    let exact: Vec<String> = paths
+                        .iter()
+                        .map(|path| {
+                            base64::engine::general_purpose::STANDARD
+                                .encode(path.as_os_str().as_bytes())
+                        })
+                        .collect();
+                    map.serialize_entry("paths_bytes", &exact)?;
+                }
+            }
+            EventKind::FileDeleted
+            | EventKind::DirCreated
+            | EventKind::DirMoved { .. }
+            | EventKind::DirDeleted => {}
+        }
+        map.serialize_entry("time", &unix_seconds(self.time))?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::event::TargetKind;
+
+    fn at(kind: EventKind, path: &str) -> Event {
+        Event {
+            kind,
+            path: PathBuf::from(path),
+            time: UNIX_EPOCH + Duration::from_micros(1_764_770_000_123_456),
+        }
+    }
+
+    #[test]
+    fn ready_has_the_documented_field_order() {
+        let event = at(
+            EventKind::Ready {
+                kind: TargetKind::Dir,
+                present: true,
+            },
+            "/abs/target",
+        );
+
+        let line = serde_json::to_string(&event).unwrap();
+
+        assert_eq!(
+            line,
+            r#"{"event":"ready","path":"/abs/target","kind":"dir","present":true,"time":1764770000.123456}"#
+        );
+    }
+
+    #[test]
+    fn move_puts_from_before_path() {
+        let event = at(
+            EventKind::FileMoved {
+                from: "/t/a".into(),
+                size: 9,
+                file_type: FileType::Regular,
+            },
+            "/t/b",
+        );
+
+        let line = serde_json::to_string(&event).unwrap();
+
+        assert_eq!(
+            line,
+            r#"{"event":"file_moved","from":"/t/a","path":"/t/b","size":9,"time":1764770000.123456}"#
+        );
+    }
+
+    #[test]
+    fn symlink_is_marked_with_file_type() {
+        let event = at(
+            EventKind::FileCreated {
+                size: 3,
+                file_type: FileType::Symlink,
+            },
+            "/t/l",
+        );
+
+        let line = serde_json::to_string(&event).unwrap();
+
+        assert_eq!(
+            line,
+            r#"{"event":"file_created","path":"/t/l","size":3,"file_type":"symlink","time":1764770000.123456}"#
+        );
+    }
+
+    #[test]
+    fn non_utf8_path_carries_exact_bytes() {
+        let path = PathBuf::from(OsStr::from_bytes(b"/t/caf\xe9"));
+        let event = Event {
+            path,
+            ..at(EventKind::FileDeleted, "/")
+        };
+
+        let value: serde_json::Value = serde_json::to_value(&event).unwrap();
+
+        assert_eq!(value["path"], "/t/caf\u{FFFD}");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(value["path_bytes"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(bytes, b"/t/caf\xe9");
+    }
+}
