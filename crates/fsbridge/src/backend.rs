@@ -10,12 +10,12 @@
 //!
 //! All platform-specific behaviour stays in this module and in `notify`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode, EventKind as NotifyKind};
+use notify::event::{AccessKind, AccessMode, EventKind as NotifyKind, ModifyKind, RenameMode};
 use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use crate::error::WatchError;
@@ -34,6 +34,9 @@ pub(crate) struct Hints {
 #[derive(Debug, Default)]
 struct Pending {
     paths: HashSet<PathBuf>,
+    /// Paths whose entry was deleted or renamed away: whatever is there now is another entry,
+    /// even if it has the same inode number (inode numbers are reused at once).
+    removed: HashSet<PathBuf>,
     rescan: Option<RescanReason>,
     /// When the oldest pending hint arrived: the settle window counts from there.
     since: Option<Instant>,
@@ -44,6 +47,7 @@ struct Pending {
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) paths: Vec<PathBuf>,
+    pub(crate) removed: HashSet<PathBuf>,
     pub(crate) rescan: Option<RescanReason>,
     /// The polling interval elapsed: compare the whole tree.
     pub(crate) poll: bool,
@@ -65,10 +69,16 @@ impl Hints {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records that something happened at `path`.
-    pub(crate) fn touch(&self, path: PathBuf) {
+    /// Records that something happened at `path`; `removed` says that the entry there was
+    /// deleted or renamed away.
+    pub(crate) fn touch(&self, path: PathBuf, removed: bool) {
         let mut pending = self.lock();
         pending.since.get_or_insert_with(Instant::now);
+        // Removals are kept even while a rescan is pending: a rescan compares inodes, and a
+        // reused inode number would hide a replaced directory.
+        if removed && pending.removed.len() < self.capacity {
+            pending.removed.insert(path.clone());
+        }
         if pending.rescan.is_none() {
             if pending.paths.len() >= self.capacity {
                 tracing::warn!(
@@ -145,6 +155,7 @@ impl Hints {
         pending.closed = taken.closed;
         Some(Batch {
             paths: taken.paths.into_iter().collect(),
+            removed: taken.removed,
             rescan: taken.rescan,
             poll: false,
         })
@@ -177,7 +188,7 @@ fn is_read_only(kind: &NotifyKind) -> bool {
 /// The native backend: `notify`'s recommended watcher with one non-recursive watch per directory.
 pub(crate) struct Native {
     watcher: RecommendedWatcher,
-    watched: HashMap<PathBuf, FileId>,
+    watched: BTreeMap<PathBuf, FileId>,
     by_id: HashMap<FileId, PathBuf>,
     limit_reported: bool,
 }
@@ -208,9 +219,13 @@ impl Native {
                 if is_read_only(&event.kind) {
                     return;
                 }
+                let removed = matches!(
+                    event.kind,
+                    NotifyKind::Remove(_) | NotifyKind::Modify(ModifyKind::Name(RenameMode::From))
+                );
                 for path in event.paths {
                     if is_relevant(&path, &target, kind) {
-                        hints.touch(path);
+                        hints.touch(path, removed);
                     }
                 }
             }
@@ -223,10 +238,31 @@ impl Native {
             .map_err(|source| WatchError::backend(None, source))?;
         Ok(Self {
             watcher,
-            watched: HashMap::new(),
+            watched: BTreeMap::new(),
             by_id: HashMap::new(),
             limit_reported: false,
         })
+    }
+
+    /// Forgets the watches of `abs` and of every directory below it: notify dropped them
+    /// itself when it saw the directory deleted or renamed away.
+    pub(crate) fn forget(&mut self, abs: &Path) {
+        if !self.watched.contains_key(abs) {
+            return;
+        }
+        // Paths order by component, so a directory's subtree follows it directly.
+        let dead: Vec<PathBuf> = self
+            .watched
+            .range::<Path, _>((std::ops::Bound::Included(abs), std::ops::Bound::Unbounded))
+            .map(|(path, _)| path)
+            .take_while(|path| path.starts_with(abs))
+            .cloned()
+            .collect();
+        for path in dead {
+            if let Some(id) = self.watched.remove(&path) {
+                self.by_id.remove(&id);
+            }
+        }
     }
 
     /// The number of directories watched.

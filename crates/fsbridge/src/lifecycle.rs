@@ -15,6 +15,7 @@
 //! Every event leaves this module in the order the index changed, which is what makes the stream
 //! replayable.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,7 +61,7 @@ pub(crate) struct Lifecycle {
     hints: Arc<Hints>,
     settle: Duration,
     /// The directory watched for the target's own appearance and replacement.
-    chain: Option<PathBuf>,
+    chain: Option<(PathBuf, FileId)>,
     events: mpsc::Sender<Result<Event, WatchError>>,
 }
 
@@ -107,7 +108,7 @@ impl Lifecycle {
         let present = if let Some(entry) = self.observe_target() {
             self.index.insert(b"", entry);
             if self.kind == TargetKind::Dir {
-                created = self.reconcile_below(Vec::new(), true);
+                created = self.reconcile_below(Vec::new(), &HashSet::new(), true);
             }
             true
         } else {
@@ -140,6 +141,24 @@ impl Lifecycle {
     }
 
     fn handle(&mut self, batch: Batch) -> Result<(), Closed> {
+        // notify dropped the watches of directories deleted or renamed away; so do we.
+        if let Source::Native(native) = &mut self.source {
+            for path in &batch.removed {
+                native.forget(path);
+            }
+        }
+        if self
+            .chain
+            .as_ref()
+            .is_some_and(|(chain, _)| batch.removed.iter().any(|path| chain.starts_with(path)))
+        {
+            self.chain = None;
+        }
+        let removed: HashSet<Vec<u8>> = self
+            .relative(batch.removed.iter().cloned())
+            .into_iter()
+            .collect();
+        let target_removed = batch.removed.contains(&self.target);
         let now = self.observe_target();
         let before = self.index.get(b"").copied();
         let full = batch.rescan.is_some() || batch.poll;
@@ -149,13 +168,13 @@ impl Lifecycle {
             (None, Some(now)) => self.appear(now)?,
             (Some(_), None) => self.vanish()?,
             (Some(before), Some(now)) => match self.kind {
-                TargetKind::Dir if before.id != now.id => {
+                TargetKind::Dir if before.id != now.id || target_removed => {
                     self.vanish()?;
                     self.appear(now)?;
                 }
                 TargetKind::Dir => {
                     let touched = self.relative(batch.paths);
-                    for change in self.reconcile_below(touched, full) {
+                    for change in self.reconcile_below(touched, &removed, full) {
                         self.emit(change)?;
                     }
                 }
@@ -202,7 +221,7 @@ impl Lifecycle {
             &self.target,
         ))?;
         if self.kind == TargetKind::Dir {
-            for change in self.reconcile_below(Vec::new(), true) {
+            for change in self.reconcile_below(Vec::new(), &HashSet::new(), true) {
                 self.emit(change)?;
             }
         }
@@ -256,28 +275,47 @@ impl Lifecycle {
             candidate = dir.parent();
         }
         let Some((dir, id)) = found else { return };
-        if self.chain.as_deref() == Some(dir.as_path()) {
+        // The same path may be a new directory: the old one's watch died with it.
+        if self.chain.as_ref() == Some(&(dir.clone(), id)) {
             return;
         }
-        if let Some(old) = self.chain.take() {
+        if let Some((old, _)) = self.chain.take() {
             native.unwatch_dir(&old);
         }
         native.watch_dir(&dir, id);
         tracing::debug!(ancestor = %dir.display(), "watching for the target");
-        self.chain = Some(dir);
+        self.chain = Some((dir, id));
         // Something may have appeared between looking and watching: look again.
         if !present {
-            self.hints.touch(self.target.clone());
+            self.hints.touch(self.target.clone(), false);
         }
     }
 
-    fn reconcile_below(&mut self, touched: Vec<Vec<u8>>, full: bool) -> Vec<Change> {
+    fn reconcile_below(
+        &mut self,
+        touched: Vec<Vec<u8>>,
+        removed: &HashSet<Vec<u8>>,
+        full: bool,
+    ) -> Vec<Change> {
         let watches = &mut self.source;
-        let mut outcome =
-            reconcile::reconcile(&self.target, &mut self.index, watches, touched, full);
+        let mut outcome = reconcile::reconcile(
+            &self.target,
+            &mut self.index,
+            watches,
+            touched,
+            removed,
+            full,
+        );
         if outcome.needs_rescan {
-            let again =
-                reconcile::reconcile(&self.target, &mut self.index, watches, Vec::new(), true);
+            let none = HashSet::new();
+            let again = reconcile::reconcile(
+                &self.target,
+                &mut self.index,
+                watches,
+                Vec::new(),
+                &none,
+                true,
+            );
             outcome.changes.extend(again.changes);
         }
         if let Source::Native(native) = &self.source {
@@ -288,7 +326,7 @@ impl Lifecycle {
 
     /// Hinted absolute paths as paths relative to the target; ancestors and the target itself
     /// are left out (they concern the life cycle, which looked already).
-    fn relative(&self, paths: Vec<PathBuf>) -> Vec<Vec<u8>> {
+    fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
         use std::os::unix::ffi::OsStrExt;
         paths
             .into_iter()

@@ -58,12 +58,14 @@ pub(crate) fn reconcile(
     index: &mut Index,
     watches: &mut dyn WatchSet,
     touched: impl IntoIterator<Item = Vec<u8>>,
+    removed: &HashSet<Vec<u8>>,
     full: bool,
 ) -> Outcome {
     let mut observer = Observer {
         root,
         index,
         watches,
+        removed,
         observation: Observation::default(),
     };
     if full {
@@ -93,6 +95,9 @@ struct Observer<'a> {
     root: &'a Path,
     index: &'a Index,
     watches: &'a mut dyn WatchSet,
+    /// Paths whose entry the backend saw deleted or renamed away: a directory there now is
+    /// another one, even with the same (reused) inode number.
+    removed: &'a HashSet<Vec<u8>>,
     observation: Observation,
 }
 
@@ -154,7 +159,7 @@ impl Observer<'_> {
 
         match (before, now) {
             (Some(before), Some(now)) if before.kind.is_dir() && now.kind.is_dir() => {
-                if before.id == now.id {
+                if self.is_same_dir(path, &before, &now) {
                     return false;
                 }
             }
@@ -180,6 +185,10 @@ impl Observer<'_> {
         }
         self.diff(path, found, &unreadable);
         true
+    }
+
+    fn is_same_dir(&self, path: &[u8], before: &Entry, now: &Entry) -> bool {
+        before.id == now.id && !self.removed.contains(path)
     }
 
     /// Compares the index's subtree at `top` (inclusive, unless `top` is the target) with what
@@ -377,19 +386,26 @@ impl Plan {
 
     /// Emits the changes in an order that is valid at every step, applying each to the index.
     fn apply(self, root: &Path, index: &mut Index, watches: &mut dyn WatchSet) -> Outcome {
-        let mut emitter = Emitter {
-            root,
-            index,
-            watches,
-            renamed: Vec::new(),
-            outcome: Outcome::default(),
-        };
         let Self {
             mut moves,
             mut deletions,
             mut creations,
             updates,
         } = self;
+        let arriving: HashSet<Vec<u8>> = moves
+            .iter()
+            .map(|planned| &planned.to)
+            .chain(creations.iter().map(|(path, _)| path))
+            .cloned()
+            .collect();
+        let mut emitter = Emitter {
+            root,
+            index,
+            watches,
+            arriving,
+            renamed: Vec::new(),
+            outcome: Outcome::default(),
+        };
         // Children before parents.
         deletions.sort_unstable_by(|a, b| b.0.path.cmp(&a.0.path));
         // Parents before children.
@@ -490,6 +506,8 @@ struct Emitter<'a> {
     root: &'a Path,
     index: &'a mut Index,
     watches: &'a mut dyn WatchSet,
+    /// Paths that a creation or a move of this batch fills again: their (new) watches stay.
+    arriving: HashSet<Vec<u8>>,
     /// Directory moves emitted so far in this batch, in order.
     renamed: Vec<(Vec<u8>, Vec<u8>)>,
     outcome: Outcome,
@@ -547,7 +565,7 @@ impl Emitter<'_> {
             return Step::Wait;
         }
         let entry = self.index.remove(&path).expect("checked above");
-        if entry.kind.is_dir() {
+        if entry.kind.is_dir() && !self.arriving.contains(&path) {
             self.watches.unwatch_dir(&scan::absolute(self.root, &path));
         }
         self.outcome.changes.push(Change::Deleted { path, entry });
