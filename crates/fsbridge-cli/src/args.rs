@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "fsbridge", version)]
 pub struct Args {
-    /// Log more on stderr (-v info, -vv debug, -vvv trace); FSBRIDGE_LOG overrides
+    /// Log more on stderr (-v info, -vv debug, -vvv trace); `FSBRIDGE_LOG` overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
@@ -32,6 +32,10 @@ pub enum Command {
 
 /// Arguments of `fsbridge watch`.
 #[derive(Debug, clap::Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each flag is one command-line switch"
+)]
 pub struct WatchArgs {
     /// The directory or file to watch (it may not exist yet: then say --dir or --file)
     pub path: PathBuf,

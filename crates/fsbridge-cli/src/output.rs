@@ -4,6 +4,7 @@
 //! soon as it happens. Human lines escape control characters (and backslashes) in paths, so a
 //! file name cannot forge lines or move the terminal's cursor.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
@@ -30,14 +31,15 @@ pub(crate) fn write_event(out: &mut impl Write, format: Format, event: &Event) -
 
 /// One aligned line for a person: time of day, event name, path and details.
 pub(crate) fn human_line(event: &Event) -> String {
-    let time = jiff::Timestamp::try_from(event.time)
-        .map(|timestamp| {
+    let time = jiff::Timestamp::try_from(event.time).map_or_else(
+        |_| "??:??:??.???".into(),
+        |timestamp| {
             timestamp
                 .to_zoned(jiff::tz::TimeZone::system())
                 .strftime("%H:%M:%S%.3f")
                 .to_string()
-        })
-        .unwrap_or_else(|_| "??:??:??.???".into());
+        },
+    );
     let path = escape(event.path());
     let detail = match &event.kind {
         EventKind::Ready { kind, present } => {
@@ -83,13 +85,13 @@ pub(crate) fn escape(path: &Path) -> String {
                 '\t' => escaped.push_str("\\t"),
                 '\r' => escaped.push_str("\\r"),
                 control if control.is_control() => {
-                    escaped.push_str(&format!("\\u{{{:x}}}", control as u32))
+                    let _ = write!(escaped, "\\u{{{:x}}}", u32::from(control));
                 }
                 other => escaped.push(other),
             }
         }
         for byte in chunk.invalid() {
-            escaped.push_str(&format!("\\x{byte:02x}"));
+            let _ = write!(escaped, "\\x{byte:02x}");
         }
     }
     escaped

@@ -141,7 +141,7 @@ impl Hints {
                             ..Batch::default()
                         });
                     }
-                    pending = self.wait(pending, interval - elapsed);
+                    pending = self.wait(pending, interval.saturating_sub(elapsed));
                 }
                 None => {
                     pending = self
@@ -168,8 +168,7 @@ impl Hints {
     ) -> MutexGuard<'a, Pending> {
         self.wake
             .wait_timeout(pending, timeout)
-            .map(|(pending, _)| pending)
-            .unwrap_or_else(|poisoned| poisoned.into_inner().0)
+            .map_or_else(|poisoned| poisoned.into_inner().0, |(pending, _)| pending)
     }
 }
 
@@ -181,7 +180,7 @@ pub(crate) fn is_relevant(path: &Path, target: &Path, kind: TargetKind) -> bool 
 
 /// Whether a native event can say nothing about the tree's shape or content (opening or reading
 /// a file).
-fn is_read_only(kind: &NotifyKind) -> bool {
+fn is_read_only(kind: NotifyKind) -> bool {
     matches!(kind, NotifyKind::Access(access) if !matches!(access, AccessKind::Close(AccessMode::Write)))
 }
 
@@ -216,7 +215,7 @@ impl Native {
                 if event.need_rescan() {
                     hints.rescan(RescanReason::Overflow);
                 }
-                if is_read_only(&event.kind) {
+                if is_read_only(event.kind) {
                     return;
                 }
                 let removed = matches!(

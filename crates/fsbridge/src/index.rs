@@ -141,8 +141,11 @@ pub(crate) fn rebase(path: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     rebased
 }
 
+/// A range of index keys.
+type KeyRange = (Bound<Box<[u8]>>, Bound<Box<[u8]>>);
+
 /// The bounds of the keys strictly below `path`.
-fn below_range(path: &[u8]) -> (Bound<Box<[u8]>>, Bound<Box<[u8]>>) {
+fn below_range(path: &[u8]) -> KeyRange {
     if path.is_empty() {
         return (Bound::Excluded(Box::default()), Bound::Unbounded);
     }

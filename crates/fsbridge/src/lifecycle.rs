@@ -125,13 +125,13 @@ impl Lifecycle {
         ))?;
 
         if initial {
-            if self.kind == TargetKind::File {
-                if let Some(&entry) = self.index.get(b"") {
-                    created.push(Change::Created {
-                        path: Vec::new(),
-                        entry,
-                    });
-                }
+            if self.kind == TargetKind::File
+                && let Some(&entry) = self.index.get(b"")
+            {
+                created.push(Change::Created {
+                    path: Vec::new(),
+                    entry,
+                });
             }
             for change in created {
                 self.emit(change)?;

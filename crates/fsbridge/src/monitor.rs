@@ -141,7 +141,7 @@ impl MonitorBuilder {
         let hints = Hints::new(self.hint_capacity);
 
         if self.raw {
-            let watcher = start_raw(&target, sender)?;
+            let watcher = start_raw(&target, &sender)?;
             return Ok(Monitor {
                 receiver,
                 hints,
@@ -205,7 +205,7 @@ fn absolute(path: &Path) -> Result<PathBuf, WatchError> {
 
 fn start_raw(
     target: &Path,
-    sender: mpsc::Sender<Result<Event, WatchError>>,
+    sender: &mpsc::Sender<Result<Event, WatchError>>,
 ) -> Result<RecommendedWatcher, WatchError> {
     let ready = Event::now(
         EventKind::Ready {
@@ -227,7 +227,7 @@ fn start_raw(
                 )),
                 Ok(event) => Ok(Event::now(
                     EventKind::Raw {
-                        kind: raw_kind(&event.kind),
+                        kind: raw_kind(event.kind),
                         paths: event.paths.clone(),
                     },
                     event.paths.first().cloned().unwrap_or_else(|| root.clone()),
@@ -248,7 +248,7 @@ fn start_raw(
 }
 
 /// The backend's event kind in a stable lowercase dotted form, such as `modify.name.both`.
-fn raw_kind(kind: &notify::EventKind) -> String {
+fn raw_kind(kind: notify::EventKind) -> String {
     format!("{kind:?}")
         .to_lowercase()
         .replace('(', ".")

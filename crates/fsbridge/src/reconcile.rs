@@ -158,10 +158,12 @@ impl Observer<'_> {
         tracing::trace!(path = %abs.display(), ?before, ?now, "lstat");
 
         match (before, now) {
-            (Some(before), Some(now)) if before.kind.is_dir() && now.kind.is_dir() => {
-                if self.is_same_dir(path, &before, &now) {
-                    return false;
-                }
+            (Some(before), Some(now))
+                if before.kind.is_dir()
+                    && now.kind.is_dir()
+                    && self.is_same_dir(path, before, &now) =>
+            {
+                return false;
             }
             (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
                 if before.id != now.id || before.content_differs(&now) {

@@ -61,16 +61,14 @@ fn serialize_path<M: SerializeMap>(
     path: &Path,
 ) -> Result<(), M::Error> {
     let bytes = path.as_os_str().as_bytes();
-    match std::str::from_utf8(bytes) {
-        Ok(text) => map.serialize_entry(key, text),
-        Err(_) => {
-            map.serialize_entry(key, &String::from_utf8_lossy(bytes))?;
-            map.serialize_entry(
-                bytes_key,
-                &base64::engine::general_purpose::STANDARD.encode(bytes),
-            )
-        }
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return map.serialize_entry(key, text);
     }
+    map.serialize_entry(key, &String::from_utf8_lossy(bytes))?;
+    map.serialize_entry(
+        bytes_key,
+        &base64::engine::general_purpose::STANDARD.encode(bytes),
+    )
 }
 
 fn serialize_file_type<M: SerializeMap>(map: &mut M, file_type: FileType) -> Result<(), M::Error> {
