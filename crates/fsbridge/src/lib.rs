@@ -72,7 +72,12 @@ mod monitor;
 mod reconcile;
 mod scan;
 pub mod wire;
+mod writer;
 
 pub use error::WatchError;
 pub use event::{Event, EventKind, FileType, RescanReason, TargetKind};
 pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};
+pub use writer::{
+    DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, WriteCommand, WriteError, WriteErrorKind, WriteOp,
+    WriteOutcome, Writer, Written,
+};
