@@ -28,6 +28,24 @@ pub enum Command {
     ///
     /// Example: fsbridge watch --json /var/log/app
     Watch(WatchArgs),
+
+    /// Apply NDJSON write commands from stdin, strictly inside one directory
+    ///
+    /// Reads one command per line on stdin (create, append, overwrite, delete, mkdir; see the
+    /// library's `WriteCommand::from_json_line` for the fields) and prints one NDJSON result per
+    /// command on stdout, in order, as soon as it is applied. Files are replaced atomically;
+    /// nothing outside the root is ever touched. Exits with 1 when any command failed.
+    ///
+    /// Example: echo '{"id":"1","op":"create","path":"a.txt","text":"hi\n"}' | fsbridge apply --root /srv/out
+    Apply(ApplyArgs),
+
+    /// Apply one write command from the shell
+    ///
+    /// The content comes from --text, from --data-file, or else from stdin. Prints the NDJSON
+    /// result on stdout; on failure also the message on stderr, and exits with 1.
+    ///
+    /// Example: fsbridge write --root /srv/out append logs/today.txt --text "done"
+    Write(WriteArgs),
 }
 
 /// Arguments of `fsbridge watch`.
@@ -69,6 +87,84 @@ pub struct WatchArgs {
     pub poll: Option<Duration>,
 }
 
+/// Where and how commands are written; shared by `apply` and `write`.
+#[derive(Debug, clap::Args)]
+pub struct WriterArgs {
+    /// The directory to write in; it is never created (commands fail until it exists)
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// Do not fsync files and directories: faster, but a crash may lose recent commands
+    #[arg(long)]
+    pub no_fsync: bool,
+
+    /// How long to wait for another writer's lock on a file before failing with `busy`
+    #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "5s")]
+    pub lock_timeout: Duration,
+
+    /// The largest content accepted, in bytes (or like 64K, 64M, 1G)
+    #[arg(long, value_name = "N", value_parser = crate::size::parse, default_value = "64M")]
+    pub max_bytes: u64,
+}
+
+/// Arguments of `fsbridge apply`.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Where and how to write
+    #[command(flatten)]
+    pub writer: WriterArgs,
+}
+
+/// Arguments of `fsbridge write`.
+#[derive(Debug, clap::Args)]
+pub struct WriteArgs {
+    /// Where and how to write
+    #[command(flatten)]
+    pub writer: WriterArgs,
+
+    /// What to do
+    #[arg(value_enum)]
+    pub op: OpArg,
+
+    /// The path, relative to the root (or absolute and inside it)
+    pub path: PathBuf,
+
+    /// The content, as text
+    #[arg(long, conflicts_with = "data_file")]
+    pub text: Option<String>,
+
+    /// Read the content from FILE (`-` for stdin)
+    #[arg(long, value_name = "FILE")]
+    pub data_file: Option<PathBuf>,
+}
+
+/// The operations of `fsbridge write`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OpArg {
+    /// Create a new file; fails if anything is there
+    Create,
+    /// Append to a file, creating it when missing
+    Append,
+    /// Replace a file's content, creating it when missing
+    Overwrite,
+    /// Remove a file
+    Delete,
+    /// Create a directory and its parents
+    Mkdir,
+}
+
+impl From<OpArg> for fsbridge::WriteOp {
+    fn from(op: OpArg) -> Self {
+        match op {
+            OpArg::Create => Self::Create,
+            OpArg::Append => Self::Append,
+            OpArg::Overwrite => Self::Overwrite,
+            OpArg::Delete => Self::Delete,
+            OpArg::Mkdir => Self::Mkdir,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory as _;
@@ -84,7 +180,39 @@ mod tests {
     fn poll_without_interval_defaults_to_one_second() {
         let args = Args::try_parse_from(["fsbridge", "watch", "/tmp", "--poll"]).unwrap();
 
-        let Command::Watch(watch) = args.command;
+        let Command::Watch(watch) = args.command else {
+            panic!("parsed as another subcommand");
+        };
         assert_eq!(watch.poll, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn apply_defaults_to_fsync_five_seconds_and_64_mib() {
+        let args = Args::try_parse_from(["fsbridge", "apply", "--root", "/srv/out"]).unwrap();
+
+        let Command::Apply(apply) = args.command else {
+            panic!("parsed as another subcommand");
+        };
+        assert!(!apply.writer.no_fsync);
+        assert_eq!(apply.writer.lock_timeout, Duration::from_secs(5));
+        assert_eq!(apply.writer.max_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn write_refuses_text_together_with_a_data_file() {
+        let result = Args::try_parse_from([
+            "fsbridge",
+            "write",
+            "--root",
+            "/r",
+            "create",
+            "a",
+            "--text",
+            "x",
+            "--data-file",
+            "f",
+        ]);
+
+        assert!(result.is_err());
     }
 }

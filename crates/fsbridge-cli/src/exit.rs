@@ -6,7 +6,6 @@
 /// Everything went as asked.
 pub(crate) const SUCCESS: u8 = 0;
 /// The command ran, but some of the commands it applied failed.
-#[expect(dead_code, reason = "used by `fsbridge apply` (#4)")]
 pub(crate) const SOME_FAILED: u8 = 1;
 /// Bad usage or a fatal error.
 pub(crate) const USAGE: u8 = 2;

@@ -3,12 +3,15 @@
 //! `main.rs` only calls [`main`]. Everything the command prints goes through here: data on
 //! stdout (NDJSON or human lines), diagnostics on stderr, never mixed.
 
+mod apply;
 mod args;
 mod duration;
 mod exit;
 mod logging;
 mod output;
+mod size;
 mod watch;
+mod write;
 
 use std::process::ExitCode;
 
@@ -45,6 +48,8 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match args.command {
             Command::Watch(watch) => watch::run(watch).await,
+            Command::Apply(apply) => apply::run(apply).await,
+            Command::Write(write) => write::run(write).await,
         }
     });
     match result {

@@ -243,11 +243,7 @@ impl Inner {
         let relative = sandbox::relative_path(&self.root, command.path())?;
         let size = u64::try_from(command.contents().map_or(0, <[u8]>::len)).unwrap_or(u64::MAX);
         if size > self.max_bytes {
-            return Err(WriteError::TooLarge {
-                path: command.path().to_path_buf(),
-                size,
-                limit: self.max_bytes,
-            });
+            return Err(WriteError::too_large(command.path(), size, self.max_bytes));
         }
 
         let root = sandbox::open_root(&self.root)?;
@@ -278,7 +274,8 @@ impl Inner {
     }
 
     fn sweep(&self, root: &std::os::fd::OwnedFd) -> Result<usize, WriteError> {
-        let removed = ops::sweep(root).map_err(|errno| WriteError::from_errno(&self.root, errno))?;
+        let removed =
+            ops::sweep(root).map_err(|errno| WriteError::from_errno(&self.root, errno))?;
         if removed > 0 {
             tracing::info!(removed, root = %self.root.display(), "removed stale temporary files");
         }

@@ -369,6 +369,26 @@ impl WriteOutcome {
         }
     }
 
+    /// The outcome of a command that a front end refused before it reached a writer: a line too
+    /// long to read, content too large to load. Any of `id`, `op`, `path` may be unknown;
+    /// `line` is the command's line number, when it came from a stream of lines.
+    pub fn rejected(
+        id: Option<String>,
+        op: Option<WriteOp>,
+        path: Option<PathBuf>,
+        line: Option<u64>,
+        error: WriteError,
+    ) -> Self {
+        Self {
+            id,
+            op,
+            path,
+            result: Err(error),
+            duplicate: false,
+            line,
+        }
+    }
+
     pub(crate) fn failure(
         id: Option<String>,
         op: WriteOp,
@@ -561,7 +581,9 @@ mod tests {
         let json = json(&outcome);
 
         assert!(
-            json.starts_with(r#"{"ok":false,"error":{"kind":"invalid","message":"line 7 is not valid JSON"#),
+            json.starts_with(
+                r#"{"ok":false,"error":{"kind":"invalid","message":"line 7 is not valid JSON"#
+            ),
             "{json}"
         );
         assert!(json.ends_with(r#","line":7}"#), "{json}");
@@ -582,12 +604,21 @@ mod tests {
     #[test]
     fn wrong_fields_are_refused_with_a_reason() {
         let cases: [(&[u8], &str); 7] = [
-            (br#"{"op":"create","path":"a","txt":"x"}"#, "unknown field `txt`"),
-            (br#"{"op":"create","path":"a","text":"x","data":"eA=="}"#, "not both"),
+            (
+                br#"{"op":"create","path":"a","txt":"x"}"#,
+                "unknown field `txt`",
+            ),
+            (
+                br#"{"op":"create","path":"a","text":"x","data":"eA=="}"#,
+                "not both",
+            ),
             (br#"{"op":"delete","path":"a","text":"x"}"#, "takes no"),
             (br#"{"op":"rename","path":"a"}"#, "unknown op `rename`"),
             (br#"{"op":"mkdir"}"#, "`path` is missing"),
-            (br#"{"id":1,"op":"mkdir","path":"a"}"#, "`id` must be a string"),
+            (
+                br#"{"id":1,"op":"mkdir","path":"a"}"#,
+                "`id` must be a string",
+            ),
             (br"[1,2]", "not a JSON object"),
         ];
 

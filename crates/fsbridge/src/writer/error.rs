@@ -59,15 +59,13 @@ pub enum WriteError {
         /// What the target is instead.
         reason: &'static str,
     },
-    /// The command's content is larger than the writer's limit.
-    #[error("{}: {size} bytes is more than the limit of {limit} bytes", path.display())]
+    /// The command's content (or its line) is larger than the limit.
+    #[error("{}", Shown { path, reason })]
     TooLarge {
-        /// The path as given.
+        /// The path as given; empty when the command had none.
         path: PathBuf,
-        /// The size of the content.
-        size: u64,
-        /// The writer's limit.
-        limit: u64,
+        /// How large, and the limit.
+        reason: String,
     },
     /// The file system is full, or a quota is exhausted.
     #[error("{}: {reason}", path.display())]
@@ -219,6 +217,13 @@ impl WriteError {
         Self::Invalid {
             path: path.to_path_buf(),
             reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn too_large(path: &Path, size: u64, limit: u64) -> Self {
+        Self::TooLarge {
+            path: path.to_path_buf(),
+            reason: format!("{size} bytes is more than the limit of {limit} bytes"),
         }
     }
 

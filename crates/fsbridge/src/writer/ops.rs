@@ -303,14 +303,15 @@ fn delete(
         }
         // The link itself goes; what it points to stays.
         Some(FileType::Symlink) => None,
-        Some(FileType::RegularFile) => match open_locked(&mut target, OFlags::RDONLY, settings, shown)
-        {
-            Ok((file, _)) => Some(file),
-            // A file we may not read (mode 0200) can still be removed from a writable
-            // directory; it goes without the lock.
-            Err(Flow::Fail(WriteError::Permission { .. })) => None,
-            Err(other) => return Err(other),
-        },
+        Some(FileType::RegularFile) => {
+            match open_locked(&mut target, OFlags::RDONLY, settings, shown) {
+                Ok((file, _)) => Some(file),
+                // A file we may not read (mode 0200) can still be removed from a writable
+                // directory; it goes without the lock.
+                Err(Flow::Fail(WriteError::Permission { .. })) => None,
+                Err(other) => return Err(other),
+            }
+        }
         Some(other) => return Err(Flow::Fail(not_a_file(shown, other))),
     };
 
@@ -527,9 +528,13 @@ impl<'dir> Temp<'dir> {
             }
             // A file system without RENAME_NOREPLACE: a hard link fails on an existing name too;
             // the temporary name then goes on drop.
-            Err(Errno::INVAL | Errno::NOSYS) => {
-                rustix::fs::linkat(self.dir, self.name.as_os_str(), self.dir, name, AtFlags::empty())
-            }
+            Err(Errno::INVAL | Errno::NOSYS) => rustix::fs::linkat(
+                self.dir,
+                self.name.as_os_str(),
+                self.dir,
+                name,
+                AtFlags::empty(),
+            ),
             Err(errno) => Err(errno),
         }
     }

@@ -300,7 +300,10 @@ pub(crate) fn locate(
         // The kernel resolves `parent/content` exactly as it resolves the link from `parent`.
         relative = parent.join(content);
     }
-    Err(WriteError::invalid(shown, "too many levels of symbolic links"))
+    Err(WriteError::invalid(
+        shown,
+        "too many levels of symbolic links",
+    ))
 }
 
 #[cfg(test)]
