@@ -115,7 +115,10 @@ fn stale_temporary_files_are_removed_at_the_next_start() {
     let outcome = writer.blocking_apply(WriteCommand::create("other.txt", "x"));
 
     assert!(outcome.is_ok(), "{outcome:?}");
-    assert_eq!(names(&root), [".fsbridge-tmp-not-ours", "deep", "other.txt"]);
+    assert_eq!(
+        names(&root),
+        [".fsbridge-tmp-not-ours", "deep", "other.txt"]
+    );
     assert!(names(&root.join("deep/er")).is_empty());
 }
 

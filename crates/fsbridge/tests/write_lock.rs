@@ -146,6 +146,10 @@ fn concurrent_writers_leave_only_whole_records() {
     let body = contents.strip_prefix(b"RESET\n").unwrap_or(&contents);
     for record in body.split_inclusive(|&byte| byte == b'\n') {
         assert_eq!(record.len(), record_len, "a record was cut or mixed");
-        assert!(record[..record_len - 1].iter().all(|&byte| byte == record[0]));
+        assert!(
+            record[..record_len - 1]
+                .iter()
+                .all(|&byte| byte == record[0])
+        );
     }
 }

@@ -74,7 +74,10 @@ fn delete_removes_a_file_and_names_what_is_missing_or_a_directory() {
     assert!(!root.join("a.txt").exists());
     assert_eq!(kind(&missing), Some(WriteErrorKind::NotFound));
     assert_eq!(kind(&missing_parent), Some(WriteErrorKind::NotFound));
-    assert!(!root.join("nope").exists(), "delete must not create parents");
+    assert!(
+        !root.join("nope").exists(),
+        "delete must not create parents"
+    );
     assert_eq!(kind(&directory), Some(WriteErrorKind::NotAFile));
     assert!(root.join("dir").is_dir());
 }
@@ -183,7 +186,9 @@ fn fifo_as_a_target_is_refused_without_blocking() {
     assert_eq!(kind(&outcomes[3]), Some(WriteErrorKind::Exists));
     assert!(outcomes[0].message().unwrap().contains("fifo"));
     let metadata = fs::symlink_metadata(root.join("pipe")).unwrap();
-    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&metadata.file_type()));
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(
+        &metadata.file_type()
+    ));
 }
 
 #[test]

@@ -84,11 +84,15 @@ fn dot_dot_is_refused_and_nothing_outside_changes() {
     let writer = sandbox.writer();
     let before = snapshot(&sandbox.outside);
 
-    let outcomes: Vec<_> = ["../outside/secret.txt", "../outside/new.txt", "a/../../outside/x"]
-        .into_iter()
-        .flat_map(every_op)
-        .map(|command| writer.blocking_apply(command))
-        .collect();
+    let outcomes: Vec<_> = [
+        "../outside/secret.txt",
+        "../outside/new.txt",
+        "a/../../outside/x",
+    ]
+    .into_iter()
+    .flat_map(every_op)
+    .map(|command| writer.blocking_apply(command))
+    .collect();
 
     for outcome in &outcomes {
         assert!(
@@ -158,7 +162,11 @@ fn empty_nul_dot_and_root_paths_are_invalid() {
 fn symlink_to_a_file_outside_is_refused() {
     let sandbox = Sandbox::new();
     let writer = sandbox.writer();
-    symlink(sandbox.outside.join("secret.txt"), sandbox.root.join("absolute")).unwrap();
+    symlink(
+        sandbox.outside.join("secret.txt"),
+        sandbox.root.join("absolute"),
+    )
+    .unwrap();
     symlink("../outside/secret.txt", sandbox.root.join("relative")).unwrap();
     let before = snapshot(&sandbox.outside);
 
@@ -186,7 +194,11 @@ fn dangling_symlink_to_outside_is_refused_and_nothing_is_created_there() {
     let sandbox = Sandbox::new();
     let writer = sandbox.writer();
     symlink("../outside/new.txt", sandbox.root.join("dangling")).unwrap();
-    symlink(sandbox.outside.join("new.txt"), sandbox.root.join("dangling_absolute")).unwrap();
+    symlink(
+        sandbox.outside.join("new.txt"),
+        sandbox.root.join("dangling_absolute"),
+    )
+    .unwrap();
     let before = snapshot(&sandbox.outside);
 
     let outcomes: Vec<_> = ["dangling", "dangling_absolute"]
@@ -249,7 +261,10 @@ fn symlink_inside_the_root_is_followed_for_writes_and_removed_itself_by_delete()
     let created = writer.blocking_apply(WriteCommand::create("other/link.txt", "x"));
     let deleted = writer.blocking_apply(WriteCommand::delete("other/link.txt"));
 
-    assert!(overwritten.is_ok() && appended.is_ok(), "{overwritten:?} {appended:?}");
+    assert!(
+        overwritten.is_ok() && appended.is_ok(),
+        "{overwritten:?} {appended:?}"
+    );
     assert_eq!(kind(&created), Some(WriteErrorKind::Exists));
     assert!(deleted.is_ok(), "{deleted:?}");
     assert_eq!(
