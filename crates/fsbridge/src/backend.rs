@@ -41,6 +41,44 @@ struct Pending {
     /// When the oldest pending hint arrived: the settle window counts from there.
     since: Option<Instant>,
     closed: bool,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<Fault>,
+}
+
+/// Loses random windows of hints and then reports an overflow, as the kernel does when its queue
+/// overflows: for tests of the recovery, which the kernel will not produce on demand.
+#[cfg(feature = "fault-injection")]
+#[derive(Debug)]
+struct Fault {
+    random: u64,
+    /// Hints still to lose in the current window.
+    losing: u32,
+    /// Whether hints were lost since the last batch.
+    lost: bool,
+}
+
+#[cfg(feature = "fault-injection")]
+impl Fault {
+    fn next_random(&mut self) -> u64 {
+        // xorshift64: plenty for choosing windows.
+        self.random ^= self.random << 13;
+        self.random ^= self.random >> 7;
+        self.random ^= self.random << 17;
+        self.random
+    }
+
+    /// Whether the next hint is lost.
+    fn loses_next(&mut self) -> bool {
+        if self.losing == 0 && self.next_random() % 8 == 0 {
+            self.losing = u32::try_from(self.next_random() % 40).unwrap_or(0) + 1;
+        }
+        if self.losing == 0 {
+            return false;
+        }
+        self.losing -= 1;
+        self.lost = true;
+        true
+    }
 }
 
 /// What the reconciler takes from [`Hints`] at once.
@@ -62,6 +100,16 @@ impl Hints {
         })
     }
 
+    /// Makes the hints lose random windows, chosen from `seed`, each followed by an overflow.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn inject_faults(&self, seed: u64) {
+        self.lock().fault = Some(Fault {
+            random: seed | 1,
+            losing: 0,
+            lost: false,
+        });
+    }
+
     fn lock(&self) -> MutexGuard<'_, Pending> {
         // A panic while holding this lock leaves only a set of paths behind: still usable.
         self.pending
@@ -74,6 +122,12 @@ impl Hints {
     pub(crate) fn touch(&self, path: PathBuf, removed: bool) {
         let mut pending = self.lock();
         pending.since.get_or_insert_with(Instant::now);
+        #[cfg(feature = "fault-injection")]
+        if pending.fault.as_mut().is_some_and(Fault::loses_next) {
+            drop(pending);
+            self.wake.notify_one();
+            return;
+        }
         // Removals are kept even while a rescan is pending: a rescan compares inodes, and a
         // reused inode number would hide a replaced directory.
         if removed && pending.removed.len() < self.capacity {
@@ -151,12 +205,23 @@ impl Hints {
                 }
             }
         }
-        let taken = std::mem::take(&mut *pending);
-        pending.closed = taken.closed;
+        pending.since = None;
+        #[cfg_attr(
+            not(feature = "fault-injection"),
+            expect(unused_mut, reason = "changed only by fault injection")
+        )]
+        let mut rescan = pending.rescan.take();
+        #[cfg(feature = "fault-injection")]
+        if let Some(fault) = pending.fault.as_mut()
+            && std::mem::take(&mut fault.lost)
+        {
+            fault.losing = 0;
+            rescan = Some(RescanReason::Overflow);
+        }
         Some(Batch {
-            paths: taken.paths.into_iter().collect(),
-            removed: taken.removed,
-            rescan: taken.rescan,
+            paths: std::mem::take(&mut pending.paths).into_iter().collect(),
+            removed: std::mem::take(&mut pending.removed),
+            rescan,
             poll: false,
         })
     }

@@ -38,6 +38,8 @@ pub struct MonitorBuilder {
     raw: bool,
     capacity: usize,
     hint_capacity: usize,
+    #[cfg(feature = "fault-injection")]
+    fault_seed: Option<u64>,
 }
 
 impl MonitorBuilder {
@@ -52,6 +54,8 @@ impl MonitorBuilder {
             raw: false,
             capacity: 1024,
             hint_capacity: 65_536,
+            #[cfg(feature = "fault-injection")]
+            fault_seed: None,
         }
     }
 
@@ -120,6 +124,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// Loses random windows of native hints, each followed by an overflow, as an overflowing
+    /// kernel queue would: for testing the recovery. Only with the `fault-injection` feature.
+    #[cfg(feature = "fault-injection")]
+    #[must_use]
+    pub fn with_injected_faults(mut self, seed: u64) -> Self {
+        self.fault_seed = Some(seed);
+        self
+    }
+
     /// Starts watching.
     ///
     /// # Errors
@@ -139,6 +152,10 @@ impl MonitorBuilder {
         };
         let (sender, receiver) = mpsc::channel(self.capacity);
         let hints = Hints::new(self.hint_capacity);
+        #[cfg(feature = "fault-injection")]
+        if let Some(seed) = self.fault_seed {
+            hints.inject_faults(seed);
+        }
 
         if self.raw {
             let watcher = start_raw(&target, &sender)?;

@@ -91,8 +91,16 @@ fn apply(root: &Path, outside: &Path, op: &Op, serial: usize) {
 
 #[derive(Clone, Copy, Debug)]
 enum Backend {
-    Native { settle: Duration },
-    Poll { interval: Duration },
+    Native {
+        settle: Duration,
+    },
+    /// Native, losing random windows of hints, each followed by an overflow.
+    Lossy {
+        seed: u64,
+    },
+    Poll {
+        interval: Duration,
+    },
 }
 
 fn backend() -> impl Strategy<Value = Backend> {
@@ -106,6 +114,7 @@ fn backend() -> impl Strategy<Value = Backend> {
         Just(Backend::Poll {
             interval: Duration::from_millis(25)
         }),
+        any::<u64>().prop_map(|seed| Backend::Lossy { seed }),
     ]
 }
 
@@ -126,6 +135,7 @@ fn run_case(setup: &[Op], ops: &[Op], backend: Backend) {
         let builder = match backend {
             Backend::Native { settle } => builder.with_settle(settle),
             Backend::Poll { interval } => builder.with_poll(interval),
+            Backend::Lossy { seed } => builder.with_injected_faults(seed),
         };
         let mut watch = Watch::start(&root, builder).await;
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fsbridge::{Event, EventKind, Monitor, MonitorBuilder, TargetKind};
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 
 /// How long a test waits for something that should happen at once, on a loaded machine.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -263,34 +263,35 @@ impl Watch {
         let start = self.events.len();
         let deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            let disk = Tree::snapshot(&self.root);
-            if disk == self.model {
-                // Quiet for a moment: no event still on its way would change the model.
-                match tokio::time::timeout(Duration::from_millis(150), self.monitor.next()).await {
-                    Err(_) => return self.events[start..].to_vec(),
-                    Ok(event) => {
-                        let event = event.expect("monitor alive").expect("no watch error");
-                        self.model.apply(&self.root, &event);
-                        self.events.push(event);
-                        continue;
-                    }
-                }
+            // Everything already waiting first: the snapshot below is the expensive part.
+            while let Some(Some(event)) = self.monitor.next().now_or_never() {
+                self.record(event.expect("no watch error"));
             }
-            let now = tokio::time::Instant::now();
-            assert!(
-                now < deadline,
-                "model never matched the disk\nmodel: {:#?}\ndisk: {disk:#?}\nevents: {:#?}",
-                self.model,
-                &self.events[start..]
-            );
-            if let Ok(Some(event)) =
-                tokio::time::timeout(Duration::from_millis(100), self.monitor.next()).await
-            {
-                let event = event.expect("no watch error");
-                self.model.apply(&self.root, &event);
-                self.events.push(event);
+            let disk = Tree::snapshot(&self.root);
+            let wait = if disk == self.model {
+                // Quiet for a moment: no event still on its way would change the model.
+                Duration::from_millis(150)
+            } else {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "model never matched the disk\nmodel: {:#?}\ndisk: {disk:#?}\nevents: {:#?}",
+                    self.model,
+                    &self.events[start..]
+                );
+                Duration::from_millis(100)
+            };
+            match tokio::time::timeout(wait, self.monitor.next()).await {
+                Ok(Some(event)) => self.record(event.expect("no watch error")),
+                Ok(None) => panic!("monitor stopped"),
+                Err(_) if disk == self.model => return self.events[start..].to_vec(),
+                Err(_) => {}
             }
         }
+    }
+
+    fn record(&mut self, event: Event) {
+        self.model.apply(&self.root, &event);
+        self.events.push(event);
     }
 }
 
