@@ -53,6 +53,9 @@
 //! - `..` in the target path is resolved lexically, before any symbolic link.
 //! - Raw mode ([`MonitorBuilder::with_raw`]) watches the target as it is at start and follows no
 //!   life cycle.
+//! - The [`Writer`] needs Linux 5.6 or later (openat2); it refuses absolute symbolic links even
+//!   when they point inside the root, replaces a file by rename (so hard links to it keep the old
+//!   content), and remembers applied ids in memory only, not across restarts.
 //! - When the kernel's watch limit is reached, the directories past it are not yet polled (#3):
 //!   a warning says so.
 

@@ -93,7 +93,7 @@ fn readers_see_the_whole_old_or_the_whole_new_content_never_a_mix() {
     };
 
     for round in 0..100_u8 {
-        let fill = if round % 2 == 0 { b'b' } else { b'a' };
+        let fill = if round.is_multiple_of(2) { b'b' } else { b'a' };
         let outcome = writer.blocking_apply(WriteCommand::overwrite("big.bin", vec![fill; size]));
         assert!(outcome.is_ok(), "{outcome:?}");
     }

@@ -118,14 +118,14 @@ fn concurrent_writers_leave_only_whole_records() {
 
     let threads: Vec<_> = (0..4_u8)
         .map(|thread| {
-            let writer = if thread % 2 == 0 {
+            let writer = if thread.is_multiple_of(2) {
                 first.clone()
             } else {
                 second.clone()
             };
             std::thread::spawn(move || {
                 for round in 0..40_u8 {
-                    let command = if thread == 3 && round % 8 == 0 {
+                    let command = if thread == 3 && round.is_multiple_of(8) {
                         WriteCommand::overwrite("shared.bin", b"RESET\n".to_vec())
                     } else {
                         let mut record = vec![b'a' + thread; record_len - 1];
