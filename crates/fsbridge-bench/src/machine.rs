@@ -8,7 +8,9 @@ use std::process::Command;
 use crate::watcher::Tools;
 
 /// Markdown list items describing where the figures come from.
-pub(crate) fn describe(tools: &Tools, scratch: &Path) -> String {
+///
+/// `built` says whether this run built fsbridge from the workspace.
+pub(crate) fn describe(tools: &Tools, scratch: &Path, built: bool) -> String {
     let cpu = fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -50,16 +52,23 @@ pub(crate) fn describe(tools: &Tools, scratch: &Path) -> String {
         text,
         "- scratch file system: {file_system} (warm page cache)"
     );
-    let _ = writeln!(
-        text,
-        "- fsbridge: `{}`; workspace at {commit}{}",
-        tools.fsbridge.display(),
-        if dirty.is_empty() {
-            ""
-        } else {
-            " with uncommitted changes in crates/fsbridge*"
-        }
-    );
+    if built {
+        let _ = writeln!(
+            text,
+            "- fsbridge: built by this run from the workspace at {commit}{}",
+            if dirty.is_empty() {
+                ""
+            } else {
+                " with uncommitted changes in crates/fsbridge*"
+            }
+        );
+    } else {
+        let _ = writeln!(
+            text,
+            "- fsbridge: `{}`, given with `--fsbridge` (the workspace is at {commit})",
+            tools.fsbridge.display()
+        );
+    }
     let _ = writeln!(
         text,
         "- inotifywait: {}",

@@ -121,9 +121,12 @@ pub(crate) fn render(results: &Results, rows: &[Row], reps: usize) -> String {
             cells.push(format(results.median(row.figure, reference.name())));
         }
         for reference in REFERENCES {
+            // A reference that shows as zero at the row's precision makes no useful divisor.
+            let shown = results
+                .median(row.figure, reference.name())
+                .filter(|value| format!("{value:.*}", row.decimals).parse::<f64>() != Ok(0.0));
             cells.push(
-                ratio(mine, results.median(row.figure, reference.name()))
-                    .map_or_else(|| "—".into(), |ratio| format!("{ratio:.2}×")),
+                ratio(mine, shown).map_or_else(|| "—".into(), |ratio| format!("{ratio:.2}×")),
             );
         }
         let (target_text, verdict) = match &row.target {

@@ -132,7 +132,7 @@ pub(crate) fn run_all(args: &Args) -> anyhow::Result<()> {
     let mut report = format!(
         "# fsbridge benchmark{}\n\nMachine and binaries:\n\n{}\n",
         if args.quick { " (--quick)" } else { "" },
-        machine::describe(&tools, scratch.path())
+        machine::describe(&tools, scratch.path(), args.fsbridge.is_none())
     );
     let _ = write!(
         report,
@@ -219,6 +219,11 @@ fn rows(sizes: &Sizes) -> Vec<Row> {
             "≤ 3× inotifywait",
             Target::RatioAtMost(Watcher::Inotifywait, 3.0),
         ),
+        row(
+            "burst_small_lag",
+            format!("burst {small}: s from writer's end to last path"),
+            3,
+        ),
         row("burst_small_writer", format!("burst {small}: writer s"), 3),
         target(
             row(
@@ -251,6 +256,11 @@ fn rows(sizes: &Sizes) -> Vec<Row> {
             "burst_large_rescan",
             format!("burst {large}: overflow noticed (0/1)"),
             0,
+        ),
+        row(
+            "burst_large_lag",
+            format!("burst {large}: s from writer's end to last path"),
+            3,
         ),
         row("burst_large_writer", format!("burst {large}: writer s"), 3),
         target(

@@ -51,23 +51,28 @@ pub(super) fn run(
     let seconds = progress
         .last_seen
         .map_or(f64::NAN, |last| last.duration_since(began).as_secs_f64());
+    let lag = progress.last_seen.map_or(f64::NAN, |last| {
+        last.saturating_duration_since(written).as_secs_f64()
+    });
     let missed = progress.expected - progress.seen;
     let writer = written.duration_since(began).as_secs_f64();
     let name = watcher.name();
     if large {
         results.add("burst_large_seconds", name, seconds);
+        results.add("burst_large_lag", name, lag);
         results.add("burst_large_missed", name, to_f64(missed));
         results.add("burst_large_cpu", name, cpu);
         results.add("burst_large_rescan", name, f64::from(u8::from(rescanned)));
         results.add("burst_large_writer", name, writer);
     } else {
         results.add("burst_small_seconds", name, seconds);
+        results.add("burst_small_lag", name, lag);
         results.add("burst_small_missed", name, to_f64(missed));
         results.add("burst_small_cpu", name, cpu);
         results.add("burst_small_writer", name, writer);
     }
     Ok(format!(
-        "{files} files: last path at {seconds:.3} s (writer {writer:.3} s), {missed} missed, \
+        "{files} files: last path at {seconds:.3} s (writer {writer:.3} s, lag {lag:.3} s), {missed} missed, \
          {cpu:.2} s CPU, overflow noticed: {rescanned}"
     ))
 }
