@@ -41,7 +41,7 @@ mod tests {
         assert_eq!(parse("1s"), Ok(Duration::from_secs(1)));
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("0"), Ok(Duration::ZERO));
-        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("2m"), Ok(Duration::from_mins(2)));
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //!
 //! All platform-specific behaviour stays in this module and in `notify`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -69,7 +69,7 @@ impl Fault {
 
     /// Whether the next hint is lost.
     fn loses_next(&mut self) -> bool {
-        if self.losing == 0 && self.next_random() % 8 == 0 {
+        if self.losing == 0 && self.next_random().is_multiple_of(8) {
             self.losing = u32::try_from(self.next_random() % 40).unwrap_or(0) + 1;
         }
         if self.losing == 0 {
@@ -255,6 +255,8 @@ pub(crate) struct Native {
     watched: BTreeMap<PathBuf, FileId>,
     by_id: HashMap<FileId, PathBuf>,
     limit_reported: bool,
+    /// Directories that could not be watched (watch limit, permissions): polled instead.
+    unwatched: BTreeSet<PathBuf>,
 }
 
 impl std::fmt::Debug for Native {
@@ -305,6 +307,7 @@ impl Native {
             watched: BTreeMap::new(),
             by_id: HashMap::new(),
             limit_reported: false,
+            unwatched: BTreeSet::new(),
         })
     }
 
@@ -327,6 +330,18 @@ impl Native {
                 self.by_id.remove(&id);
             }
         }
+    }
+
+    /// Forgets every watch, so that the next walk places each one again. The kernel's watches
+    /// stay; placing one again on a directory still watched only confirms it.
+    pub(crate) fn forget_all(&mut self) {
+        self.watched.clear();
+        self.by_id.clear();
+    }
+
+    /// Whether some directories could not be watched and must be polled.
+    pub(crate) fn has_unwatched(&self) -> bool {
+        !self.unwatched.is_empty()
     }
 
     /// The number of directories watched.
@@ -352,25 +367,31 @@ impl WatchSet for Native {
             Ok(()) => {
                 self.watched.insert(abs.to_path_buf(), id);
                 self.by_id.insert(id, abs.to_path_buf());
+                self.unwatched.remove(abs);
             }
-            Err(error) => match error.kind {
-                notify::ErrorKind::PathNotFound => {}
-                notify::ErrorKind::MaxFilesWatch => {
-                    // TODO(#3): poll the directories that could not be watched natively.
+            Err(error) => {
+                if matches!(error.kind, notify::ErrorKind::PathNotFound) {
+                    return;
+                }
+                if matches!(error.kind, notify::ErrorKind::MaxFilesWatch) {
                     if !self.limit_reported {
                         self.limit_reported = true;
                         tracing::warn!(
                             path = %abs.display(),
-                            "inotify watch limit reached; raise it with `sysctl fs.inotify.max_user_watches=<more>`"
+                            "inotify watch limit reached: directories past it are polled every \
+                             second; raise the limit with `sysctl fs.inotify.max_user_watches=<more>`"
                         );
                     }
+                } else {
+                    tracing::warn!(path = %abs.display(), %error, "cannot watch directory, polling it");
                 }
-                _ => tracing::warn!(path = %abs.display(), %error, "cannot watch directory"),
-            },
+                self.unwatched.insert(abs.to_path_buf());
+            }
         }
     }
 
     fn unwatch_dir(&mut self, abs: &Path) {
+        self.unwatched.remove(abs);
         if let Some(id) = self.watched.remove(abs) {
             self.by_id.remove(&id);
             // The kernel drops the watch of a deleted directory by itself; an error here only

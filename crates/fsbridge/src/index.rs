@@ -9,7 +9,7 @@
 //! map makes a subtree one contiguous range (`a/` up to `a0`, since `0` follows `/`), and sorted
 //! order puts every parent before its children. The index holds plain data only, no handles.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::Metadata;
 use std::ops::Bound;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -160,6 +160,9 @@ fn below_range(path: &[u8]) -> KeyRange {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     entries: BTreeMap<Box<[u8]>, Entry>,
+    /// Directories whose entries could not be read: what lies below them is unknown, and they
+    /// are read again when touched or polled.
+    unreadable: BTreeSet<Box<[u8]>>,
 }
 
 impl Index {
@@ -185,6 +188,26 @@ impl Index {
 
     pub(crate) fn clear(&mut self) {
         self.entries.clear();
+        self.unreadable.clear();
+    }
+
+    /// Whether the directory `path` could not be read when it was last walked.
+    pub(crate) fn is_unreadable(&self, path: &[u8]) -> bool {
+        self.unreadable.contains(path)
+    }
+
+    /// Whether any directory could not be read.
+    pub(crate) fn has_unreadable(&self) -> bool {
+        !self.unreadable.is_empty()
+    }
+
+    /// Records the outcome of a walk of `top`: exactly the directories in `unreadable` at or
+    /// below it could not be read.
+    pub(crate) fn set_unreadable(&mut self, top: &[u8], unreadable: Vec<Vec<u8>>) {
+        self.unreadable
+            .retain(|path| !(**path == *top || is_below(path, top)));
+        self.unreadable
+            .extend(unreadable.into_iter().map(Vec::into_boxed_slice));
     }
 
     /// Whether anything is indexed strictly below `path`.

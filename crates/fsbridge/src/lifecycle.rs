@@ -18,7 +18,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -28,6 +28,9 @@ use crate::event::{Event, EventKind, FileType, TargetKind};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::reconcile::{self, Change};
 use crate::scan::{self, WatchSet};
+
+/// How often directories that cannot be watched natively are polled.
+const FALLBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the life cycle learns about changes.
 pub(crate) enum Source {
@@ -62,6 +65,8 @@ pub(crate) struct Lifecycle {
     settle: Duration,
     /// The directory watched for the target's own appearance and replacement.
     chain: Option<(PathBuf, FileId)>,
+    /// When the whole tree was last compared.
+    last_full: Instant,
     events: mpsc::Sender<Result<Event, WatchError>>,
 }
 
@@ -82,6 +87,7 @@ impl Lifecycle {
             hints,
             settle,
             chain: None,
+            last_full: Instant::now(),
             events,
         }
     }
@@ -91,14 +97,22 @@ impl Lifecycle {
         if self.start(initial).is_err() {
             return;
         }
-        let interval = match self.source {
-            Source::Native(_) => None,
-            Source::Poll(interval) => Some(interval),
-        };
-        while let Some(batch) = self.hints.next_batch(self.settle, interval) {
+        while let Some(batch) = self.hints.next_batch(self.settle, self.poll_interval()) {
             if self.handle(batch).is_err() {
                 return;
             }
+        }
+    }
+
+    /// How often the whole tree is compared: always with the polling backend; with the native
+    /// one, only while some directories could not be watched or read.
+    fn poll_interval(&self) -> Option<Duration> {
+        match &self.source {
+            Source::Poll(interval) => Some(*interval),
+            Source::Native(native) if native.has_unwatched() || self.index.has_unreadable() => {
+                Some(FALLBACK_POLL_INTERVAL)
+            }
+            Source::Native(_) => None,
         }
     }
 
@@ -141,8 +155,14 @@ impl Lifecycle {
     }
 
     fn handle(&mut self, batch: Batch) -> Result<(), Closed> {
-        // notify dropped the watches of directories deleted or renamed away; so do we.
+        // notify dropped the watches of directories deleted or renamed away; so do we. After
+        // lost hints, no watch can be trusted (a lost deletion hides a directory recreated with
+        // the same inode number): the rescan's walk places every watch again.
         if let Source::Native(native) = &mut self.source {
+            if batch.rescan.is_some() {
+                native.forget_all();
+                self.chain = None;
+            }
             for path in &batch.removed {
                 native.forget(path);
             }
@@ -161,7 +181,14 @@ impl Lifecycle {
         let target_removed = batch.removed.contains(&self.target);
         let now = self.observe_target();
         let before = self.index.get(b"").copied();
-        let full = batch.rescan.is_some() || batch.poll;
+        // Hints from watched directories must not starve the polling of the others.
+        let poll_due = self
+            .poll_interval()
+            .is_some_and(|interval| self.last_full.elapsed() >= interval);
+        let full = batch.rescan.is_some() || batch.poll || poll_due;
+        if full {
+            self.last_full = Instant::now();
+        }
 
         match (before, now) {
             (None, None) => self.watch_chain(),
@@ -190,6 +217,9 @@ impl Lifecycle {
             },
         }
 
+        if self.chain.is_none() {
+            self.watch_chain();
+        }
         if let Some(reason) = batch.rescan {
             tracing::debug!(reason = reason.as_str(), "rescanned after lost hints");
             self.send(Event::now(EventKind::Rescanned { reason }, &self.target))?;

@@ -73,11 +73,16 @@ pub(crate) fn reconcile(
     } else {
         observer.observe_touched(touched);
     }
-    let observation = observer.observation;
+    let mut observation = observer.observation;
+    let walks = std::mem::take(&mut observation.walks);
 
     let plan = Plan::pair(observation);
 
-    plan.apply(root, index, watches)
+    let outcome = plan.apply(root, index, watches);
+    for (top, unreadable) in walks {
+        index.set_unreadable(&top, unreadable);
+    }
+    outcome
 }
 
 /// What changed, before moves are paired.
@@ -89,6 +94,8 @@ struct Observation {
     new: Vec<(Vec<u8>, Entry)>,
     /// Files still at their path whose content, type or inode changed.
     updated: Vec<(Vec<u8>, Entry)>,
+    /// The subtrees walked, each with the directories below it that could not be read.
+    walks: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
 }
 
 struct Observer<'a> {
@@ -108,6 +115,7 @@ impl Observer<'_> {
         };
         let walk = scan::walk(self.root, b"", root_entry, self.watches);
         self.diff(b"", walk.entries, &walk.unreadable);
+        self.observation.walks.push((Vec::new(), walk.unreadable));
     }
 
     fn observe_touched(&mut self, touched: impl IntoIterator<Item = Vec<u8>>) {
@@ -161,7 +169,8 @@ impl Observer<'_> {
             (Some(before), Some(now))
                 if before.kind.is_dir()
                     && now.kind.is_dir()
-                    && self.is_same_dir(path, before, &now) =>
+                    && self.is_same_dir(path, before, &now)
+                    && !self.index.is_unreadable(path) =>
             {
                 return false;
             }
@@ -186,6 +195,7 @@ impl Observer<'_> {
             }
         }
         self.diff(path, found, &unreadable);
+        self.observation.walks.push((path.to_vec(), unreadable));
         true
     }
 
@@ -240,7 +250,7 @@ impl Observer<'_> {
             let (vanished, appeared) = match (before, now) {
                 _ if below_gone || below_new => (before.filter(|_| below_gone), now),
                 (Some(before), Some(now)) if before.kind.is_dir() && now.kind.is_dir() => {
-                    if before.id == now.id {
+                    if self.is_same_dir(&path, &before, &now) {
                         (None, None)
                     } else {
                         (Some(before), Some(now))
@@ -320,6 +330,7 @@ impl Plan {
             gone,
             mut new,
             updated,
+            walks: _,
         } = observation;
         let mut plan = Self {
             updates: updated,
@@ -596,5 +607,136 @@ impl Emitter<'_> {
         }
         self.index.insert(&path, entry);
         self.outcome.changes.push(Change::Updated { path, entry });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::scan::NoWatches;
+
+    /// An index of `root` as it is now, built the way a monitor builds it.
+    fn indexed(root: &Path) -> Index {
+        let mut index = Index::default();
+        index.insert(b"", scan::lstat(root).unwrap().unwrap());
+        reconcile(
+            root,
+            &mut index,
+            &mut NoWatches,
+            Vec::new(),
+            &HashSet::new(),
+            true,
+        );
+        index
+    }
+
+    fn names(changes: &[Change]) -> Vec<String> {
+        let text = |path: &[u8]| String::from_utf8_lossy(path).into_owned();
+        changes
+            .iter()
+            .map(|change| match change {
+                Change::Created { path, .. } => format!("created {}", text(path)),
+                Change::Updated { path, .. } => format!("updated {}", text(path)),
+                Change::Moved { from, to, .. } => format!("moved {} {}", text(from), text(to)),
+                Change::Deleted { path, .. } => format!("deleted {}", text(path)),
+            })
+            .collect()
+    }
+
+    fn touched(paths: &[&str]) -> Vec<Vec<u8>> {
+        paths.iter().map(|path| path.as_bytes().to_vec()).collect()
+    }
+
+    #[test]
+    fn swap_through_a_temporary_name_is_still_a_valid_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("a"), "a").unwrap();
+        fs::write(dir.path().join("b"), "bb").unwrap();
+        let mut index = indexed(dir.path());
+
+        fs::create_dir(dir.path().join("x")).unwrap();
+        fs::rename(dir.path().join("a"), dir.path().join("x/t")).unwrap();
+        fs::rename(dir.path().join("b"), dir.path().join("a")).unwrap();
+        fs::rename(dir.path().join("x/t"), dir.path().join("b")).unwrap();
+        let outcome = reconcile(
+            dir.path(),
+            &mut index,
+            &mut NoWatches,
+            touched(&["a", "b", "x", "x/t"]),
+            &HashSet::new(),
+            false,
+        );
+
+        assert!(!outcome.needs_rescan);
+        assert_eq!(index.get(b"a").unwrap().size, 2);
+        assert_eq!(index.get(b"b").unwrap().size, 1);
+        assert!(index.get(b"x").is_some());
+    }
+
+    #[test]
+    fn child_moved_out_of_a_moved_directory_follows_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/stays"), "1").unwrap();
+        fs::write(dir.path().join("d/leaves"), "2").unwrap();
+        let mut index = indexed(dir.path());
+
+        fs::rename(dir.path().join("d"), dir.path().join("e")).unwrap();
+        fs::rename(dir.path().join("e/leaves"), dir.path().join("left")).unwrap();
+        let outcome = reconcile(
+            dir.path(),
+            &mut index,
+            &mut NoWatches,
+            touched(&["d", "e", "e/leaves", "left"]),
+            &HashSet::new(),
+            false,
+        );
+
+        assert_eq!(
+            names(&outcome.changes),
+            ["moved d e", "moved e/leaves left"]
+        );
+    }
+
+    #[test]
+    fn deletion_inside_a_moved_directory_uses_the_new_path() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        fs::write(dir.path().join("d/gone"), "1").unwrap();
+        let mut index = indexed(dir.path());
+
+        fs::rename(dir.path().join("d"), dir.path().join("e")).unwrap();
+        fs::remove_file(dir.path().join("e/gone")).unwrap();
+        let outcome = reconcile(
+            dir.path(),
+            &mut index,
+            &mut NoWatches,
+            touched(&["d", "e"]),
+            &HashSet::new(),
+            false,
+        );
+
+        assert_eq!(names(&outcome.changes), ["moved d e", "deleted e/gone"]);
+    }
+
+    #[test]
+    fn removed_directory_with_a_reused_inode_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("d")).unwrap();
+        let mut index = indexed(dir.path());
+        let removed: HashSet<Vec<u8>> = touched(&["d"]).into_iter().collect();
+
+        let outcome = reconcile(
+            dir.path(),
+            &mut index,
+            &mut NoWatches,
+            touched(&["d"]),
+            &removed,
+            false,
+        );
+
+        assert_eq!(names(&outcome.changes), ["deleted d", "created d"]);
     }
 }

@@ -159,8 +159,21 @@ fn cases() -> u32 {
         .unwrap_or(24)
 }
 
+fn shrink_iterations() -> u32 {
+    std::env::var("FSBRIDGE_PROPTEST_SHRINK")
+        .ok()
+        .and_then(|iterations| iterations.parse().ok())
+        .unwrap_or(16)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+    // Each failing run waits for the deadline: keep shrinking short.
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: None,
+        max_shrink_iters: shrink_iterations(),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn replaying_events_gives_the_tree_on_disk(

@@ -6,20 +6,20 @@ mod support;
 use std::fs;
 use std::io::Write as _;
 
-use fsbridge::{EventKind, Monitor, TargetKind};
-use support::{Watch, summary};
+use fsbridge::{EventKind, TargetKind};
+use support::{Backend, Watch, summary};
 
 fn is_name(name: &'static str) -> impl FnMut(&fsbridge::Event) -> bool {
     move |event| event.name() == name
 }
 
-#[tokio::test]
-async fn target_with_missing_ancestors_is_reported_when_it_appears() {
+on_both_backends! {
+async fn target_with_missing_ancestors_is_reported_when_it_appears(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("a/b/c");
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::Dir),
+        backend.builder(&target).with_kind(TargetKind::Dir),
     )
     .await;
     assert_eq!(
@@ -44,13 +44,12 @@ async fn target_with_missing_ancestors_is_reported_when_it_appears() {
     );
 }
 
-#[tokio::test]
-async fn ancestors_created_one_by_one_are_followed_down_to_the_target() {
+async fn ancestors_created_one_by_one_are_followed_down_to_the_target(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("a/b/c");
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::Dir),
+        backend.builder(&target).with_kind(TargetKind::Dir),
     )
     .await;
 
@@ -67,15 +66,14 @@ async fn ancestors_created_one_by_one_are_followed_down_to_the_target() {
     assert_eq!(summary(&target, &events), ["file_created f"]);
 }
 
-#[tokio::test]
-async fn deleted_moved_replaced_and_recreated_directory_target_cycles() {
+async fn deleted_moved_replaced_and_recreated_directory_target_cycles(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("target");
     fs::create_dir(&target).unwrap();
     fs::write(target.join("f"), "1").unwrap();
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::Dir),
+        backend.builder(&target).with_kind(TargetKind::Dir),
     )
     .await;
 
@@ -127,15 +125,14 @@ async fn deleted_moved_replaced_and_recreated_directory_target_cycles() {
     }
 }
 
-#[tokio::test]
-async fn deleting_an_ancestor_of_the_target_reports_its_contents_then_vanished() {
+async fn deleting_an_ancestor_of_the_target_reports_its_contents_then_vanished(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("p/q/target");
     fs::create_dir_all(target.join("sub")).unwrap();
     fs::write(target.join("sub/f"), "1").unwrap();
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::Dir),
+        backend.builder(&target).with_kind(TargetKind::Dir),
     )
     .await;
 
@@ -151,8 +148,7 @@ async fn deleting_an_ancestor_of_the_target_reports_its_contents_then_vanished()
     assert_eq!(summary(&target, &back), ["target_appeared "]);
 }
 
-#[tokio::test]
-async fn directory_moved_in_as_the_target_reports_its_contents() {
+async fn directory_moved_in_as_the_target_reports_its_contents(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("target");
     let staging = dir.path().join("staging");
@@ -160,7 +156,7 @@ async fn directory_moved_in_as_the_target_reports_its_contents() {
     fs::write(staging.join("x/f"), "1").unwrap();
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::Dir),
+        backend.builder(&target).with_kind(TargetKind::Dir),
     )
     .await;
 
@@ -173,13 +169,12 @@ async fn directory_moved_in_as_the_target_reports_its_contents() {
     );
 }
 
-#[tokio::test]
-async fn file_target_reports_only_itself() {
+async fn file_target_reports_only_itself(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("app.log");
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::File),
+        backend.builder(&target).with_kind(TargetKind::File),
     )
     .await;
 
@@ -215,14 +210,13 @@ async fn file_target_reports_only_itself() {
     assert_eq!(vanished.len(), 1, "{vanished:#?}");
 }
 
-#[tokio::test]
-async fn file_target_survives_log_rotation_and_cp_over_it() {
+async fn file_target_survives_log_rotation_and_cp_over_it(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("app.log");
     fs::write(&target, "old\n").unwrap();
     let mut watch = Watch::start(
         &target,
-        Monitor::builder(&target).with_kind(TargetKind::File),
+        backend.builder(&target).with_kind(TargetKind::File),
     )
     .await;
 
@@ -261,4 +255,5 @@ async fn file_target_survives_log_rotation_and_cp_over_it() {
             "{events:#?}"
         );
     }
+}
 }

@@ -6,32 +6,9 @@ use std::fs;
 use std::time::Duration;
 
 use fsbridge::{EventKind, Monitor, RescanReason, TargetKind};
-use support::Watch;
+use support::{Sysctl, Watch};
 
 const MAX_QUEUED_EVENTS: &str = "/proc/sys/fs/inotify/max_queued_events";
-
-/// Sets a sysctl for as long as it lives, and puts the old value back when dropped, also when
-/// the test fails.
-struct Sysctl {
-    path: &'static str,
-    old: String,
-}
-
-impl Sysctl {
-    fn set(path: &'static str, value: &str) -> Result<Self, std::io::Error> {
-        let old = fs::read_to_string(path)?;
-        fs::write(path, value)?;
-        Ok(Self { path, old })
-    }
-}
-
-impl Drop for Sysctl {
-    fn drop(&mut self) {
-        if let Err(error) = fs::write(self.path, self.old.trim()) {
-            eprintln!("could not restore {}: {error}", self.path);
-        }
-    }
-}
 
 #[tokio::test]
 async fn real_kernel_queue_overflow_is_recovered_by_a_rescan() {

@@ -8,14 +8,81 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
 use std::collections::BTreeMap;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fsbridge::{Event, EventKind, Monitor, MonitorBuilder, TargetKind};
-use futures::{FutureExt as _, StreamExt as _};
+use futures::StreamExt as _;
 
 /// How long a test waits for something that should happen at once, on a loaded machine.
 pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Which backend a behaviour test runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Native,
+    Poll,
+}
+
+impl Backend {
+    /// A builder for `path` on this backend (polling every 50 ms).
+    pub fn builder(self, path: &Path) -> MonitorBuilder {
+        let builder = Monitor::builder(path);
+        match self {
+            Self::Native => builder,
+            Self::Poll => builder.with_poll(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Runs each `async fn name(backend: Backend)` as two tests, `name::native` and `name::poll`:
+/// both backends must produce the same events.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {
+        $(
+            mod $name {
+                use super::*;
+
+                async fn case($backend: Backend) $body
+
+                #[tokio::test]
+                async fn native() {
+                    case(Backend::Native).await;
+                }
+
+                #[tokio::test]
+                async fn poll() {
+                    case(Backend::Poll).await;
+                }
+            }
+        )*
+    };
+}
+
+/// Sets a sysctl for as long as it lives, and puts the old value back when dropped, also when
+/// the test fails.
+pub struct Sysctl {
+    path: &'static str,
+    old: String,
+}
+
+impl Sysctl {
+    pub fn set(path: &'static str, value: &str) -> Result<Self, std::io::Error> {
+        let old = fs::read_to_string(path)?;
+        fs::write(path, value)?;
+        Ok(Self { path, old })
+    }
+}
+
+impl Drop for Sysctl {
+    fn drop(&mut self) {
+        if let Err(error) = fs::write(self.path, self.old.trim()) {
+            eprintln!("could not restore {}: {error}", self.path);
+        }
+    }
+}
 
 /// One entry of the model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,9 +141,36 @@ impl Tree {
     }
 
     fn children_of<'a>(&'a self, path: &'a Path) -> impl Iterator<Item = &'a PathBuf> + 'a {
+        // Paths order by component, so a subtree directly follows its root.
         self.nodes
-            .keys()
-            .filter(move |key| key.starts_with(path) && key.as_path() != path)
+            .range::<Path, _>((std::ops::Bound::Excluded(path), std::ops::Bound::Unbounded))
+            .map(|(key, _)| key)
+            .take_while(move |key| key.starts_with(path))
+    }
+
+    /// The first differences between this tree (the events' view) and `disk`, for messages.
+    pub fn differences(&self, disk: &Self) -> String {
+        let mut lines = Vec::new();
+        for (path, node) in &self.nodes {
+            if disk.nodes.get(path) != Some(node) {
+                lines.push(format!(
+                    "events say {} is {node:?}, disk has {:?}",
+                    path.display(),
+                    disk.nodes.get(path)
+                ));
+            }
+        }
+        for (path, node) in &disk.nodes {
+            if !self.nodes.contains_key(path) {
+                lines.push(format!(
+                    "disk has {} as {node:?}, events never said so",
+                    path.display()
+                ));
+            }
+        }
+        let total = lines.len();
+        lines.truncate(20);
+        format!("{total} differences:\n{}", lines.join("\n"))
     }
 
     fn require_parent(&self, path: &Path, event: &Event) {
@@ -90,6 +184,7 @@ impl Tree {
     }
 
     /// Applies one event; panics when it does not fit the tree.
+    #[expect(clippy::too_many_lines, reason = "one short arm per event kind")]
     pub fn apply(&mut self, root: &Path, event: &Event) {
         let path = event.path.clone();
         match &event.kind {
@@ -229,9 +324,14 @@ impl Watch {
         }
     }
 
-    /// Starts a directory monitor on `root`, with a settle window suitable for tests.
+    /// Starts a directory monitor on `root`.
     pub async fn dir(root: &Path) -> Self {
         Self::start(root, Monitor::builder(root).with_kind(TargetKind::Dir)).await
+    }
+
+    /// Starts a directory monitor on `root` on `backend`.
+    pub async fn dir_on(backend: Backend, root: &Path) -> Self {
+        Self::start(root, backend.builder(root).with_kind(TargetKind::Dir)).await
     }
 
     /// Takes the next event and applies it to the model.
@@ -261,30 +361,27 @@ impl Watch {
     /// faithful-log check. Returns the events taken.
     pub async fn settle_on_disk(&mut self) -> Vec<Event> {
         let start = self.events.len();
-        let deadline = tokio::time::Instant::now() + DEADLINE;
+        let mut deadline = tokio::time::Instant::now() + DEADLINE;
         loop {
-            // Everything already waiting first: the snapshot below is the expensive part.
-            while let Some(Some(event)) = self.monitor.next().now_or_never() {
-                self.record(event.expect("no watch error"));
-            }
-            let disk = Tree::snapshot(&self.root);
-            let wait = if disk == self.model {
-                // Quiet for a moment: no event still on its way would change the model.
-                Duration::from_millis(150)
-            } else {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "model never matched the disk\nmodel: {:#?}\ndisk: {disk:#?}\nevents: {:#?}",
-                    self.model,
-                    &self.events[start..]
-                );
-                Duration::from_millis(100)
-            };
-            match tokio::time::timeout(wait, self.monitor.next()).await {
-                Ok(Some(event)) => self.record(event.expect("no watch error")),
+            // The snapshot is the expensive part: take one only once events pause.
+            match tokio::time::timeout(Duration::from_millis(150), self.monitor.next()).await {
+                Ok(Some(event)) => {
+                    self.record(event.expect("no watch error"));
+                    deadline = tokio::time::Instant::now() + DEADLINE;
+                }
                 Ok(None) => panic!("monitor stopped"),
-                Err(_) if disk == self.model => return self.events[start..].to_vec(),
-                Err(_) => {}
+                Err(_) => {
+                    let disk = Tree::snapshot(&self.root);
+                    if disk == self.model {
+                        return self.events[start..].to_vec();
+                    }
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "model never matched the disk: {}\nlast events: {:#?}",
+                        self.model.differences(&disk),
+                        &self.events[self.events.len().saturating_sub(20).max(start)..]
+                    );
+                }
             }
         }
     }
