@@ -56,8 +56,11 @@
 //! - The [`Writer`] needs Linux 5.6 or later (openat2); it refuses absolute symbolic links even
 //!   when they point inside the root, replaces a file by rename (so hard links to it keep the old
 //!   content), and remembers applied ids in memory only, not across restarts.
-//! - When the kernel's watch limit is reached, the directories past it are not yet polled (#3):
-//!   a warning says so.
+//! - Directories that cannot be watched natively (the kernel's watch limit, permissions) are
+//!   polled every second after a warning, so their changes arrive up to a second late.
+//! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but
+//!   a directory deleted and recreated within the lost window with the same inode number is
+//!   reported as changed contents, not as a deletion and a creation.
 
 #![warn(
     clippy::unwrap_used,
