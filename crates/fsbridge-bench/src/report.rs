@@ -200,7 +200,7 @@ fn verdict(results: &Results, row: &Row, target: Target) -> Option<String> {
         Target::AtMost(limit) => (mine <= limit, format!("{mine:.*}", row.decimals)),
         Target::RatioAtMost(reference, limit) => {
             let ratio = ratio(Some(mine), results.median(row.figure, reference.name()))?;
-            (ratio <= limit, format!("{ratio:.2}× vs ≤ {limit}×"))
+            (ratio <= limit, format!("{ratio:.3}× vs ≤ {limit}×"))
         }
     };
     Some(if met {

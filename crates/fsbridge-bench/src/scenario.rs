@@ -41,7 +41,11 @@ pub(crate) struct Context<'a> {
 
 impl Context<'_> {
     /// Starts `watcher` on `root` and waits until it is ready.
+    ///
+    /// Dirty pages are flushed first, so that writing back the trees earlier runs made and
+    /// removed is less likely to land in this run's timed part.
     fn start(&self, watcher: Watcher, root: &Path) -> anyhow::Result<Running> {
+        rustix::fs::sync();
         let mut running = Running::start(watcher, self.tools, root)?;
         if let Err(error) = running.wait_ready(READY_TIMEOUT) {
             running.stop();
