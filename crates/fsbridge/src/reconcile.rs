@@ -354,8 +354,13 @@ impl Plan {
                 .get(&(entry.id, entry.kind.is_dir()))
                 .copied()
                 .filter(|&g| {
+                    // A directory cannot move into itself, and an entry that left a path and
+                    // came back (a reused inode) is a new entry, not a move.
                     let from = &gone[g].0;
-                    !consumed[g] && !index::is_below(&to, from) && !index::is_below(from, &to)
+                    !consumed[g]
+                        && *from != to
+                        && !index::is_below(&to, from)
+                        && !index::is_below(from, &to)
                 });
             let Some(source) = paired else {
                 plan.creations.push((to, entry));
@@ -462,6 +467,9 @@ impl Plan {
             // Nothing could go: a cycle of moves (a swap through a temporary name) or a tree that
             // changed under the walk. Break the first move into a deletion and a creation.
             if let Some(planned) = moves.pop() {
+                // Entries already placed below the source in this batch go with it: a full
+                // reconciliation afterwards reports what is really there.
+                emitter.outcome.needs_rescan = true;
                 tracing::debug!(from = ?String::from_utf8_lossy(&planned.from), "move cannot be placed, reporting deletion and creation");
                 let from = emitter.translate(&OldPath {
                     path: planned.from,
@@ -669,7 +677,6 @@ mod tests {
             false,
         );
 
-        assert!(!outcome.needs_rescan);
         assert_eq!(index.get(b"a").unwrap().size, 2);
         assert_eq!(index.get(b"b").unwrap().size, 1);
         assert!(index.get(b"x").is_some());
@@ -722,12 +729,15 @@ mod tests {
     }
 
     #[test]
-    fn removed_directory_with_a_reused_inode_is_replaced() {
+    fn removed_directory_with_a_reused_inode_is_replaced_with_its_contents() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("d")).unwrap();
         let mut index = indexed(dir.path());
         let removed: HashSet<Vec<u8>> = touched(&["d"]).into_iter().collect();
 
+        // As if `d` was removed and another directory with the same inode number moved in.
+        fs::create_dir(dir.path().join("d/a")).unwrap();
+        fs::write(dir.path().join("d/a/f"), "x").unwrap();
         let outcome = reconcile(
             dir.path(),
             &mut index,
@@ -737,6 +747,9 @@ mod tests {
             false,
         );
 
-        assert_eq!(names(&outcome.changes), ["deleted d", "created d"]);
+        assert_eq!(
+            names(&outcome.changes),
+            ["deleted d", "created d", "created d/a", "created d/a/f"]
+        );
     }
 }

@@ -184,3 +184,53 @@ proptest! {
         run_case(&setup, &ops, backend);
     }
 }
+
+/// A case the property test found: a directory removed and another moved in at the same path
+/// in one batch, with the freed inode number reused, was paired as a move onto itself and lost
+/// its contents.
+#[test]
+fn directory_replaced_in_place_by_one_moved_in_keeps_its_contents() {
+    use Op::{CatchUp, Create, Delete, Mkdir, MoveIn, RemoveTree, Rename, Replace, Write};
+    let path = PathBuf::from;
+    let setup = [
+        Rename(path("b/a"), path("b/c/b")),
+        Rename(path("b/a/c"), path("c")),
+        RemoveTree(path("c/a")),
+        Rename(path("b/c/b"), path("b/c")),
+        Rename(path("a/c/c"), path("b")),
+        Mkdir(path("c/a")),
+        CatchUp,
+        Rename(path("a/b"), path("c/c/a")),
+        Delete(path("b/c/b")),
+        Rename(path("c"), path("a/b/c")),
+    ];
+    let ops = [
+        RemoveTree(path("a/b/b")),
+        Mkdir(path("a/c")),
+        Rename(path("c/c"), path("a/a/a")),
+        Mkdir(path("b/b")),
+        Rename(path("a/a"), path("b")),
+        Create(path("b"), 48),
+        Rename(path("b/b/c"), path("b/c")),
+        Replace(path("b/b")),
+        Delete(path("b/c")),
+        Rename(path("c"), path("c/b")),
+        Create(path("a/a"), 6),
+        RemoveTree(path("c/a")),
+        MoveIn(path("c/a")),
+        Mkdir(path("b/a")),
+        Mkdir(path("c")),
+        Write(path("a/b"), 54),
+        Replace(path("a/b/c")),
+    ];
+
+    for _ in 0..3 {
+        run_case(
+            &setup,
+            &ops,
+            Backend::Native {
+                settle: Duration::from_millis(10),
+            },
+        );
+    }
+}

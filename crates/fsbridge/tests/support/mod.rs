@@ -313,6 +313,13 @@ pub struct Watch {
 impl Watch {
     /// Starts `builder` and waits for `ready`; the model starts as the tree on disk.
     pub async fn start(root: &Path, builder: MonitorBuilder) -> Self {
+        // `FSBRIDGE_TEST_LOG=fsbridge=trace` shows what the monitor decided, for debugging.
+        if let Ok(filter) = std::env::var("FSBRIDGE_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let mut monitor = builder.build().expect("monitor starts");
         let ready = next(&mut monitor).await.expect("ready arrives");
         assert_eq!(ready.name(), "ready", "first event: {ready:?}");
