@@ -658,7 +658,7 @@ mod tests {
     }
 
     #[test]
-    fn swap_through_a_temporary_name_is_still_a_valid_sequence() {
+    fn files_swapped_through_a_temporary_name_are_updates() {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("a"), "a").unwrap();
         fs::write(dir.path().join("b"), "bb").unwrap();
@@ -677,9 +677,55 @@ mod tests {
             false,
         );
 
+        assert_eq!(
+            names(&outcome.changes),
+            ["created x", "updated a", "updated b"]
+        );
         assert_eq!(index.get(b"a").unwrap().size, 2);
         assert_eq!(index.get(b"b").unwrap().size, 1);
-        assert!(index.get(b"x").is_some());
+    }
+
+    #[test]
+    fn directories_swapped_through_a_temporary_name_break_the_cycle_and_ask_for_a_rescan() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["a", "b"] {
+            fs::create_dir(dir.path().join(name)).unwrap();
+            fs::write(dir.path().join(name).join(name), name).unwrap();
+        }
+        let mut index = indexed(dir.path());
+
+        fs::rename(dir.path().join("a"), dir.path().join("t")).unwrap();
+        fs::rename(dir.path().join("b"), dir.path().join("a")).unwrap();
+        fs::rename(dir.path().join("t"), dir.path().join("b")).unwrap();
+        let outcome = reconcile(
+            dir.path(),
+            &mut index,
+            &mut NoWatches,
+            touched(&["a", "b", "t"]),
+            &HashSet::new(),
+            false,
+        );
+
+        let again = reconcile(
+            dir.path(),
+            &mut index,
+            &mut NoWatches,
+            [],
+            &HashSet::new(),
+            true,
+        );
+
+        assert!(outcome.needs_rescan);
+        assert!(!again.needs_rescan);
+        let now: Vec<String> = indexed(dir.path())
+            .below(b"")
+            .map(|(path, _)| String::from_utf8_lossy(path).into())
+            .collect();
+        let after: Vec<String> = index
+            .below(b"")
+            .map(|(path, _)| String::from_utf8_lossy(path).into())
+            .collect();
+        assert_eq!(after, now);
     }
 
     #[test]
