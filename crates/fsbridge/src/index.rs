@@ -178,6 +178,11 @@ impl Index {
         self.entries.insert(path.into(), entry);
     }
 
+    /// Inserts with a key the caller no longer needs, saving a copy.
+    pub(crate) fn insert_owned(&mut self, path: Vec<u8>, entry: Entry) {
+        self.entries.insert(path.into_boxed_slice(), entry);
+    }
+
     pub(crate) fn remove(&mut self, path: &[u8]) -> Option<Entry> {
         self.entries.remove(path)
     }

@@ -118,12 +118,9 @@ impl Lifecycle {
 
     /// Puts the watches in place, indexes what is there, says `ready`.
     fn start(&mut self, initial: bool) -> Result<(), Closed> {
-        let mut created = Vec::new();
         let present = if let Some(entry) = self.observe_target() {
             self.index.insert(b"", entry);
-            if self.kind == TargetKind::Dir {
-                created = self.reconcile_below(Vec::new(), &HashSet::new(), true);
-            }
+            self.index_contents(entry);
             true
         } else {
             false
@@ -138,18 +135,40 @@ impl Lifecycle {
             &self.target,
         ))?;
 
-        if initial {
-            if self.kind == TargetKind::File
-                && let Some(&entry) = self.index.get(b"")
-            {
-                created.push(Change::Created {
+        if initial && present {
+            if self.kind == TargetKind::File {
+                let entry = *self.index.get(b"").expect("present");
+                self.emit(Change::Created {
                     path: Vec::new(),
                     entry,
-                });
+                })?;
             }
-            for change in created {
-                self.emit(change)?;
-            }
+            self.emit_contents()?;
+        }
+        Ok(())
+    }
+
+    /// Indexes everything below a directory target that was not indexed before, without events:
+    /// the fast path of a start or an appearance (no comparison, no pairing).
+    fn index_contents(&mut self, root: Entry) {
+        if self.kind != TargetKind::Dir {
+            return;
+        }
+        let index = &mut self.index;
+        let unreadable =
+            scan::walk_with(&self.target, b"", root, &mut self.source, |path, entry| {
+                index.insert_owned(path, entry);
+            });
+        self.index.set_unreadable(b"", unreadable);
+    }
+
+    /// Reports everything below the target as created, parents first.
+    fn emit_contents(&self) -> Result<(), Closed> {
+        for (path, entry) in self.index.below(b"") {
+            self.emit(Change::Created {
+                path: path.to_vec(),
+                entry: *entry,
+            })?;
         }
         Ok(())
     }
@@ -250,12 +269,8 @@ impl Lifecycle {
             },
             &self.target,
         ))?;
-        if self.kind == TargetKind::Dir {
-            for change in self.reconcile_below(Vec::new(), &HashSet::new(), true) {
-                self.emit(change)?;
-            }
-        }
-        Ok(())
+        self.index_contents(entry);
+        self.emit_contents()
     }
 
     fn vanish(&mut self) -> Result<(), Closed> {

@@ -70,7 +70,26 @@ pub(crate) struct Walk {
 /// Walks everything below the directory `rel` (whose entry is `dir`), watching each directory
 /// before reading it. Entries that vanish during the walk are left out.
 pub(crate) fn walk(root: &Path, rel: &[u8], dir: Entry, watches: &mut dyn WatchSet) -> Walk {
-    let mut walk = Walk::default();
+    let mut entries = Vec::new();
+    let unreadable = walk_with(root, rel, dir, watches, |path, entry| {
+        entries.push((path, entry))
+    });
+    Walk {
+        entries,
+        unreadable,
+    }
+}
+
+/// Walks like [`walk`], handing each entry to `visit` (parents before their children) instead of
+/// collecting them; returns the directories that could not be read.
+pub(crate) fn walk_with(
+    root: &Path,
+    rel: &[u8],
+    dir: Entry,
+    watches: &mut dyn WatchSet,
+    mut visit: impl FnMut(Vec<u8>, Entry),
+) -> Vec<Vec<u8>> {
+    let mut unreadable = Vec::new();
     let mut pending = vec![(rel.to_vec(), dir.id)];
     while let Some((dir_rel, id)) = pending.pop() {
         let dir_abs = absolute(root, &dir_rel);
@@ -80,7 +99,7 @@ pub(crate) fn walk(root: &Path, rel: &[u8], dir: Entry, watches: &mut dyn WatchS
             Err(error) if is_gone(&error) => continue,
             Err(error) => {
                 tracing::warn!(path = %dir_abs.display(), %error, "cannot read directory");
-                walk.unreadable.push(dir_rel);
+                unreadable.push(dir_rel);
                 continue;
             }
         };
@@ -98,8 +117,8 @@ pub(crate) fn walk(root: &Path, rel: &[u8], dir: Entry, watches: &mut dyn WatchS
             if entry.kind.is_dir() {
                 pending.push((child_rel.clone(), entry.id));
             }
-            walk.entries.push((child_rel, entry));
+            visit(child_rel, entry);
         }
     }
-    walk
+    unreadable
 }
