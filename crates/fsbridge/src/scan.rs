@@ -72,7 +72,7 @@ pub(crate) struct Walk {
 pub(crate) fn walk(root: &Path, rel: &[u8], dir: Entry, watches: &mut dyn WatchSet) -> Walk {
     let mut entries = Vec::new();
     let unreadable = walk_with(root, rel, dir, watches, |path, entry| {
-        entries.push((path, entry))
+        entries.push((path, entry));
     });
     Walk {
         entries,
