@@ -29,11 +29,17 @@ impl Kind {
     }
 }
 
-/// A device and inode pair: what identifies an entry across renames.
+/// What identifies an entry across renames: device, inode and birth time.
+///
+/// Inode numbers are reused at once: a file deleted and another created a moment later often
+/// share one. The birth time (`statx` btime, where the file system keeps it) tells them apart,
+/// so that a deletion and an unrelated creation are not mistaken for a rename.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct FileId {
     pub(crate) dev: u64,
     pub(crate) ino: u64,
+    /// Nanoseconds since the Unix epoch; 0 where the file system does not say.
+    pub(crate) birth: u64,
 }
 
 /// What the index knows about one entry.
@@ -68,6 +74,7 @@ impl Entry {
             id: FileId {
                 dev: metadata.dev(),
                 ino: metadata.ino(),
+                birth: birth_nanos(metadata),
             },
             size: if kind.is_dir() { 0 } else { metadata.size() },
             mtime_sec: metadata.mtime(),
@@ -84,6 +91,16 @@ impl Entry {
                 || self.mtime_nsec != other.mtime_nsec
                 || self.kind != other.kind)
     }
+}
+
+/// The birth time of the entry in nanoseconds since the epoch, or 0 where it is not known.
+fn birth_nanos(metadata: &Metadata) -> u64 {
+    metadata
+        .created()
+        .ok()
+        .and_then(|birth| birth.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|since| u64::try_from(since.as_nanos()).ok())
+        .unwrap_or(0)
 }
 
 /// The parent of a relative path (the empty path for a top-level entry), or `None` for the
@@ -258,7 +275,11 @@ mod tests {
     fn entry(kind: Kind, ino: u64) -> Entry {
         Entry {
             kind,
-            id: FileId { dev: 1, ino },
+            id: FileId {
+                dev: 1,
+                ino,
+                birth: 0,
+            },
             size: 0,
             mtime_sec: 0,
             mtime_nsec: 0,

@@ -295,6 +295,9 @@ fn has_ancestor_in(path: &[u8], set: &HashSet<Vec<u8>>) -> bool {
     false
 }
 
+/// An entry found on disk at a relative path.
+type Found = (Vec<u8>, Entry);
+
 /// A rename the reconciler will emit: the entry at `from` in the index is now at `to`.
 #[derive(Debug)]
 struct Move {
@@ -421,6 +424,7 @@ impl Plan {
             index,
             watches,
             arriving,
+            leaving: HashSet::new(),
             renamed: Vec::new(),
             outcome: Outcome::default(),
         };
@@ -431,6 +435,7 @@ impl Plan {
 
         while !(moves.is_empty() && deletions.is_empty() && creations.is_empty()) {
             let mut progress = false;
+            emitter.find_leaving(&moves, &deletions);
             let mut waiting = Vec::with_capacity(moves.len());
             for planned in moves.drain(..) {
                 match emitter.try_move(&planned) {
@@ -446,6 +451,8 @@ impl Plan {
                 }
             }
             moves = waiting;
+            // The moves just emitted changed where the leaving entries are.
+            emitter.find_leaving(&moves, &deletions);
             deletions.retain(|(old, entry)| match emitter.try_delete(old, entry) {
                 Step::Done | Step::Drop => {
                     progress = true;
@@ -467,35 +474,10 @@ impl Plan {
             // Nothing could go: a cycle of moves (a swap through a temporary name) or a tree that
             // changed under the walk. Break the first move into a deletion and a creation.
             if let Some(planned) = moves.pop() {
-                // Entries already placed below the source in this batch go with it: a full
-                // reconciliation afterwards reports what is really there.
-                emitter.outcome.needs_rescan = true;
-                tracing::debug!(from = ?String::from_utf8_lossy(&planned.from), "move cannot be placed, reporting deletion and creation");
-                let from = emitter.translate(&OldPath {
-                    path: planned.from,
-                    epoch: 0,
-                });
-                let epoch = emitter.renamed.len();
-                let mut doomed: Vec<(OldPath, Entry)> = emitter
-                    .index
-                    .below(&from)
-                    .map(|(path, entry)| {
-                        (
-                            OldPath {
-                                path: path.to_vec(),
-                                epoch,
-                            },
-                            *entry,
-                        )
-                    })
-                    .collect();
-                if let Some(&entry) = emitter.index.get(&from) {
-                    doomed.push((OldPath { path: from, epoch }, entry));
-                }
+                let (doomed, arrivals) = emitter.break_move(planned);
                 deletions.extend(doomed);
                 deletions.sort_unstable_by(|a, b| b.0.path.cmp(&a.0.path));
-                creations.push((planned.to, planned.entry));
-                creations.extend(planned.carried);
+                creations.extend(arrivals);
                 creations.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 continue;
             }
@@ -529,6 +511,9 @@ struct Emitter<'a> {
     watches: &'a mut dyn WatchSet,
     /// Paths that a creation or a move of this batch fills again: their (new) watches stay.
     arriving: HashSet<Vec<u8>>,
+    /// Where the index still holds entries that are to move away or be deleted, as of the start
+    /// of the current round.
+    leaving: HashSet<Vec<u8>>,
     /// Directory moves emitted so far in this batch, in order.
     renamed: Vec<(Vec<u8>, Vec<u8>)>,
     outcome: Outcome,
@@ -551,6 +536,64 @@ impl Emitter<'_> {
             .is_some_and(|entry| entry.kind.is_dir())
     }
 
+    /// Turns a move that cannot be placed into the deletion of its source (with everything the
+    /// index holds below it) and the creation of what is at its destination.
+    fn break_move(&mut self, planned: Move) -> (Vec<(OldPath, Entry)>, Vec<Found>) {
+        // Entries already placed below the source in this batch go with it: a full
+        // reconciliation afterwards reports what is really there.
+        self.outcome.needs_rescan = true;
+        tracing::debug!(from = ?String::from_utf8_lossy(&planned.from), "move cannot be placed, reporting deletion and creation");
+        let from = self.translate(&OldPath {
+            path: planned.from,
+            epoch: 0,
+        });
+        let epoch = self.renamed.len();
+        let mut doomed: Vec<(OldPath, Entry)> = self
+            .index
+            .below(&from)
+            .map(|(path, entry)| {
+                (
+                    OldPath {
+                        path: path.to_vec(),
+                        epoch,
+                    },
+                    *entry,
+                )
+            })
+            .collect();
+        if let Some(&entry) = self.index.get(&from) {
+            doomed.push((OldPath { path: from, epoch }, entry));
+        }
+        let mut arrivals = planned.carried;
+        arrivals.push((planned.to, planned.entry));
+        (doomed, arrivals)
+    }
+
+    /// Records where the entries still to move away or be deleted are now.
+    fn find_leaving(&mut self, moves: &[Move], deletions: &[(OldPath, Entry)]) {
+        let sources = moves.iter().map(|planned| {
+            self.translate(&OldPath {
+                path: planned.from.clone(),
+                epoch: 0,
+            })
+        });
+        let deleted = deletions.iter().map(|(old, _)| self.translate(old));
+        self.leaving = sources.chain(deleted).collect();
+    }
+
+    /// Whether `path` would land below an entry that is still to move away or be deleted: the
+    /// index holds the old directory there, not the one `path` belongs in.
+    fn lands_in_leaving(&self, path: &[u8]) -> bool {
+        let mut current = path;
+        while let Some(parent) = index::parent(current) {
+            if self.leaving.contains(parent) {
+                return true;
+            }
+            current = parent;
+        }
+        false
+    }
+
     fn try_move(&mut self, planned: &Move) -> Step {
         let from = self.translate(&OldPath {
             path: planned.from.clone(),
@@ -560,7 +603,10 @@ impl Emitter<'_> {
             return Step::Drop;
         }
         let parent_ready = index::parent(&planned.to).is_some_and(|parent| self.is_dir(parent));
-        if self.index.contains(&planned.to) || !parent_ready || index::is_below(&planned.to, &from)
+        if self.index.contains(&planned.to)
+            || !parent_ready
+            || index::is_below(&planned.to, &from)
+            || self.lands_in_leaving(&planned.to)
         {
             return Step::Wait;
         }
@@ -595,7 +641,7 @@ impl Emitter<'_> {
 
     fn try_create(&mut self, path: &[u8], entry: Entry) -> Step {
         let parent_ready = index::parent(path).is_some_and(|parent| self.is_dir(parent));
-        if self.index.contains(path) || !parent_ready {
+        if self.index.contains(path) || !parent_ready || self.lands_in_leaving(path) {
             return Step::Wait;
         }
         self.index.insert(path, entry);
@@ -619,183 +665,4 @@ impl Emitter<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::fs;
-
-    use super::*;
-    use crate::scan::NoWatches;
-
-    /// An index of `root` as it is now, built the way a monitor builds it.
-    fn indexed(root: &Path) -> Index {
-        let mut index = Index::default();
-        index.insert(b"", scan::lstat(root).unwrap().unwrap());
-        reconcile(
-            root,
-            &mut index,
-            &mut NoWatches,
-            Vec::new(),
-            &HashSet::new(),
-            true,
-        );
-        index
-    }
-
-    fn names(changes: &[Change]) -> Vec<String> {
-        let text = |path: &[u8]| String::from_utf8_lossy(path).into_owned();
-        changes
-            .iter()
-            .map(|change| match change {
-                Change::Created { path, .. } => format!("created {}", text(path)),
-                Change::Updated { path, .. } => format!("updated {}", text(path)),
-                Change::Moved { from, to, .. } => format!("moved {} {}", text(from), text(to)),
-                Change::Deleted { path, .. } => format!("deleted {}", text(path)),
-            })
-            .collect()
-    }
-
-    fn touched(paths: &[&str]) -> Vec<Vec<u8>> {
-        paths.iter().map(|path| path.as_bytes().to_vec()).collect()
-    }
-
-    #[test]
-    fn files_swapped_through_a_temporary_name_are_updates() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join("a"), "a").unwrap();
-        fs::write(dir.path().join("b"), "bb").unwrap();
-        let mut index = indexed(dir.path());
-
-        fs::create_dir(dir.path().join("x")).unwrap();
-        fs::rename(dir.path().join("a"), dir.path().join("x/t")).unwrap();
-        fs::rename(dir.path().join("b"), dir.path().join("a")).unwrap();
-        fs::rename(dir.path().join("x/t"), dir.path().join("b")).unwrap();
-        let outcome = reconcile(
-            dir.path(),
-            &mut index,
-            &mut NoWatches,
-            touched(&["a", "b", "x", "x/t"]),
-            &HashSet::new(),
-            false,
-        );
-
-        assert_eq!(
-            names(&outcome.changes),
-            ["created x", "updated a", "updated b"]
-        );
-        assert_eq!(index.get(b"a").unwrap().size, 2);
-        assert_eq!(index.get(b"b").unwrap().size, 1);
-    }
-
-    #[test]
-    fn directories_swapped_through_a_temporary_name_break_the_cycle_and_ask_for_a_rescan() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["a", "b"] {
-            fs::create_dir(dir.path().join(name)).unwrap();
-            fs::write(dir.path().join(name).join(name), name).unwrap();
-        }
-        let mut index = indexed(dir.path());
-
-        fs::rename(dir.path().join("a"), dir.path().join("t")).unwrap();
-        fs::rename(dir.path().join("b"), dir.path().join("a")).unwrap();
-        fs::rename(dir.path().join("t"), dir.path().join("b")).unwrap();
-        let outcome = reconcile(
-            dir.path(),
-            &mut index,
-            &mut NoWatches,
-            touched(&["a", "b", "t"]),
-            &HashSet::new(),
-            false,
-        );
-
-        let again = reconcile(
-            dir.path(),
-            &mut index,
-            &mut NoWatches,
-            [],
-            &HashSet::new(),
-            true,
-        );
-
-        assert!(outcome.needs_rescan);
-        assert!(!again.needs_rescan);
-        let now: Vec<String> = indexed(dir.path())
-            .below(b"")
-            .map(|(path, _)| String::from_utf8_lossy(path).into())
-            .collect();
-        let after: Vec<String> = index
-            .below(b"")
-            .map(|(path, _)| String::from_utf8_lossy(path).into())
-            .collect();
-        assert_eq!(after, now);
-    }
-
-    #[test]
-    fn child_moved_out_of_a_moved_directory_follows_the_directory() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("d")).unwrap();
-        fs::write(dir.path().join("d/stays"), "1").unwrap();
-        fs::write(dir.path().join("d/leaves"), "2").unwrap();
-        let mut index = indexed(dir.path());
-
-        fs::rename(dir.path().join("d"), dir.path().join("e")).unwrap();
-        fs::rename(dir.path().join("e/leaves"), dir.path().join("left")).unwrap();
-        let outcome = reconcile(
-            dir.path(),
-            &mut index,
-            &mut NoWatches,
-            touched(&["d", "e", "e/leaves", "left"]),
-            &HashSet::new(),
-            false,
-        );
-
-        assert_eq!(
-            names(&outcome.changes),
-            ["moved d e", "moved e/leaves left"]
-        );
-    }
-
-    #[test]
-    fn deletion_inside_a_moved_directory_uses_the_new_path() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("d")).unwrap();
-        fs::write(dir.path().join("d/gone"), "1").unwrap();
-        let mut index = indexed(dir.path());
-
-        fs::rename(dir.path().join("d"), dir.path().join("e")).unwrap();
-        fs::remove_file(dir.path().join("e/gone")).unwrap();
-        let outcome = reconcile(
-            dir.path(),
-            &mut index,
-            &mut NoWatches,
-            touched(&["d", "e"]),
-            &HashSet::new(),
-            false,
-        );
-
-        assert_eq!(names(&outcome.changes), ["moved d e", "deleted e/gone"]);
-    }
-
-    #[test]
-    fn removed_directory_with_a_reused_inode_is_replaced_with_its_contents() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("d")).unwrap();
-        let mut index = indexed(dir.path());
-        let removed: HashSet<Vec<u8>> = touched(&["d"]).into_iter().collect();
-
-        // As if `d` was removed and another directory with the same inode number moved in.
-        fs::create_dir(dir.path().join("d/a")).unwrap();
-        fs::write(dir.path().join("d/a/f"), "x").unwrap();
-        let outcome = reconcile(
-            dir.path(),
-            &mut index,
-            &mut NoWatches,
-            touched(&["d"]),
-            &removed,
-            false,
-        );
-
-        assert_eq!(
-            names(&outcome.changes),
-            ["deleted d", "created d", "created d/a", "created d/a/f"]
-        );
-    }
-}
+mod tests;
