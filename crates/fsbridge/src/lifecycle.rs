@@ -64,7 +64,7 @@ pub(crate) struct Lifecycle {
     hints: Arc<Hints>,
     settle: Duration,
     /// The directory watched for the target's own appearance and replacement.
-    chain: Option<(PathBuf, FileId)>,
+    chain: Vec<(PathBuf, FileId)>,
     /// When the whole tree was last compared.
     last_full: Instant,
     events: mpsc::Sender<Result<Event, WatchError>>,
@@ -86,7 +86,7 @@ impl Lifecycle {
             source,
             hints,
             settle,
-            chain: None,
+            chain: Vec::new(),
             last_full: Instant::now(),
             events,
         }
@@ -180,24 +180,29 @@ impl Lifecycle {
         if let Source::Native(native) = &mut self.source {
             if batch.rescan.is_some() {
                 native.forget_all();
-                self.chain = None;
+                self.chain.clear();
             }
             for path in &batch.removed {
                 native.forget(path);
             }
         }
-        if self
-            .chain
-            .as_ref()
-            .is_some_and(|(chain, _)| batch.removed.iter().any(|path| chain.starts_with(path)))
-        {
-            self.chain = None;
-        }
+        self.chain
+            .retain(|(dir, _)| !batch.removed.iter().any(|path| dir.starts_with(path)));
+        // Anything happening to an ancestor may change what the target's path leads to.
+        let ancestor_touched = batch.rescan.is_some()
+            || batch.paths.iter().chain(&batch.removed).any(|path| {
+                path.as_path() != self.target.as_path() && self.target.starts_with(path)
+            });
         let removed: HashSet<Vec<u8>> = self
             .relative(batch.removed.iter().cloned())
             .into_iter()
             .collect();
-        let target_removed = batch.removed.contains(&self.target);
+        // The target or an ancestor left its path: whatever is there now came after, even if it
+        // is the same directory moved back.
+        let target_removed = batch
+            .removed
+            .iter()
+            .any(|path| self.target.starts_with(path));
         let now = self.observe_target();
         let before = self.index.get(b"").copied();
         // Hints from watched directories must not starve the polling of the others.
@@ -236,7 +241,7 @@ impl Lifecycle {
             },
         }
 
-        if self.chain.is_none() {
+        if ancestor_touched || self.chain.is_empty() {
             self.watch_chain();
         }
         if let Some(reason) = batch.rescan {
@@ -300,38 +305,46 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// Watches the directory that tells about the target's own fate: its parent while it is
-    /// present, the nearest existing ancestor while it is absent.
+    /// Watches every existing ancestor of the target: a rename, deletion or symbolic link
+    /// change anywhere above it changes what its path leads to. While the target is absent, the
+    /// nearest existing ancestor also says when the next component appears.
     fn watch_chain(&mut self) {
         let Source::Native(native) = &mut self.source else {
             return;
         };
-        let present = self.index.contains(b"");
-        let mut candidate = self.target.parent();
-        let mut found = None;
-        while let Some(dir) = candidate {
-            // Ancestors are resolved as the kernel resolves them, symbolic links included.
-            if let Ok(metadata) = std::fs::metadata(dir)
-                && metadata.is_dir()
-            {
-                found = Some((dir.to_path_buf(), Entry::from_metadata(&metadata).id));
-                break;
+        // Ancestors are resolved as the kernel resolves them, symbolic links included.
+        let chain: Vec<(PathBuf, FileId)> = self
+            .target
+            .ancestors()
+            .skip(1)
+            .filter_map(|dir| {
+                let metadata = std::fs::metadata(dir)
+                    .ok()
+                    .filter(std::fs::Metadata::is_dir)?;
+                Some((dir.to_path_buf(), Entry::from_metadata(&metadata).id))
+            })
+            .collect();
+        // The same path may hold a new directory: the old one's watch died with it.
+        let mut changed = false;
+        for old in &self.chain {
+            if !chain.contains(old) {
+                native.unwatch_dir(&old.0);
+                changed = true;
             }
-            candidate = dir.parent();
         }
-        let Some((dir, id)) = found else { return };
-        // The same path may be a new directory: the old one's watch died with it.
-        if self.chain.as_ref() == Some(&(dir.clone(), id)) {
+        for new in &chain {
+            if !self.chain.contains(new) {
+                native.watch_dir(&new.0, new.1);
+                changed = true;
+            }
+        }
+        if !changed {
             return;
         }
-        if let Some((old, _)) = self.chain.take() {
-            native.unwatch_dir(&old);
-        }
-        native.watch_dir(&dir, id);
-        tracing::debug!(ancestor = %dir.display(), "watching for the target");
-        self.chain = Some((dir, id));
+        tracing::debug!(ancestors = chain.len(), "watching the target's ancestors");
+        self.chain = chain;
         // Something may have appeared between looking and watching: look again.
-        if !present {
+        if !self.index.contains(b"") {
             self.hints.touch(self.target.clone(), false);
         }
     }
