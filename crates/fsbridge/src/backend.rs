@@ -257,6 +257,8 @@ pub(crate) struct Native {
     limit_reported: bool,
     /// Directories that could not be watched (watch limit, permissions): polled instead.
     unwatched: BTreeSet<PathBuf>,
+    /// Files with several names, watched themselves.
+    files: HashSet<PathBuf>,
 }
 
 impl std::fmt::Debug for Native {
@@ -308,6 +310,7 @@ impl Native {
             by_id: HashMap::new(),
             limit_reported: false,
             unwatched: BTreeSet::new(),
+            files: HashSet::new(),
         })
     }
 
@@ -335,6 +338,7 @@ impl Native {
     /// Forgets every watch, so that the next walk places each one again. The kernel's watches
     /// stay; placing one again on a directory still watched only confirms it.
     pub(crate) fn forget_all(&mut self) {
+        self.files.clear();
         self.watched.clear();
         self.by_id.clear();
     }
@@ -357,7 +361,7 @@ impl WatchSet for Native {
         }
         // The same directory under another path was moved here: its old watch reports old paths.
         if let Some(old) = self.by_id.remove(&id) {
-            self.unwatch_dir(&old);
+            self.unwatch(&old);
         }
         if let Some(old_id) = self.watched.remove(abs) {
             self.by_id.remove(&old_id);
@@ -390,8 +394,25 @@ impl WatchSet for Native {
         }
     }
 
-    fn unwatch_dir(&mut self, abs: &Path) {
+    fn watch_file(&mut self, abs: &Path) {
+        if self.files.contains(abs) {
+            return;
+        }
+        match self.watcher.watch(abs, RecursiveMode::NonRecursive) {
+            Ok(()) => {
+                self.files.insert(abs.to_path_buf());
+            }
+            // Writes through the file's other names may go unseen; its own directory still
+            // reports writes through this name.
+            Err(error) => tracing::debug!(path = %abs.display(), %error, "cannot watch file"),
+        }
+    }
+
+    fn unwatch(&mut self, abs: &Path) {
         self.unwatched.remove(abs);
+        if self.files.remove(abs) {
+            let _ = self.watcher.unwatch(abs);
+        }
         if let Some(id) = self.watched.remove(abs) {
             self.by_id.remove(&id);
             // The kernel drops the watch of a deleted directory by itself; an error here only

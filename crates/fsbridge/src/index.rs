@@ -50,6 +50,9 @@ pub(crate) struct Entry {
     pub(crate) size: u64,
     pub(crate) mtime_sec: i64,
     pub(crate) mtime_nsec: u32,
+    /// The number of names the file has (hard links), saturated; writes through one name
+    /// change them all.
+    pub(crate) links: u16,
 }
 
 impl Entry {
@@ -79,6 +82,7 @@ impl Entry {
             size: if kind.is_dir() { 0 } else { metadata.size() },
             mtime_sec: metadata.mtime(),
             mtime_nsec: u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
+            links: u16::try_from(metadata.nlink()).unwrap_or(u16::MAX),
         }
     }
 
@@ -250,6 +254,16 @@ impl Index {
         self.entries.iter().map(|(key, entry)| (&**key, entry))
     }
 
+    /// Every indexed path of the entry `id` (its hard links), in no particular order. Linear in
+    /// the size of the index: for files that have several names only.
+    pub(crate) fn paths_of(&self, id: FileId) -> Vec<Vec<u8>> {
+        self.entries
+            .iter()
+            .filter(|(_, entry)| entry.id == id)
+            .map(|(path, _)| path.to_vec())
+            .collect()
+    }
+
     /// Moves `from` and everything below it to `to`.
     pub(crate) fn rename(&mut self, from: &[u8], to: &[u8]) {
         let moved: Vec<Box<[u8]>> = self
@@ -283,6 +297,7 @@ mod tests {
             size: 0,
             mtime_sec: 0,
             mtime_nsec: 0,
+            links: 1,
         }
     }
 

@@ -45,9 +45,15 @@ impl WatchSet for Source {
         }
     }
 
-    fn unwatch_dir(&mut self, abs: &Path) {
+    fn watch_file(&mut self, abs: &Path) {
         if let Self::Native(native) = self {
-            native.unwatch_dir(abs);
+            native.watch_file(abs);
+        }
+    }
+
+    fn unwatch(&mut self, abs: &Path) {
+        if let Self::Native(native) = self {
+            native.unwatch(abs);
         }
     }
 }
@@ -230,6 +236,9 @@ impl Lifecycle {
                     }
                 }
                 TargetKind::File => {
+                    if now.links > 1 {
+                        self.source.watch_file(&self.target);
+                    }
                     if before.id != now.id || before.content_differs(&now) {
                         self.index.insert(b"", now);
                         self.emit(Change::Updated {
@@ -288,14 +297,13 @@ impl Lifecycle {
         for (path, entry) in contents {
             self.index.remove(&path);
             if entry.kind.is_dir() {
-                self.source
-                    .unwatch_dir(&scan::absolute(&self.target, &path));
+                self.source.unwatch(&scan::absolute(&self.target, &path));
             }
             self.emit(Change::Deleted { path, entry })?;
         }
         self.index.clear();
         if self.kind == TargetKind::Dir {
-            self.source.unwatch_dir(&self.target);
+            self.source.unwatch(&self.target);
         }
         self.send(Event::now(
             EventKind::TargetVanished { kind: self.kind },
@@ -328,7 +336,7 @@ impl Lifecycle {
         let mut changed = false;
         for old in &self.chain {
             if !chain.contains(old) {
-                native.unwatch_dir(&old.0);
+                native.unwatch(&old.0);
                 changed = true;
             }
         }

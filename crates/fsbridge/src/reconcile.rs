@@ -632,8 +632,8 @@ impl Emitter<'_> {
             return Step::Wait;
         }
         let entry = self.index.remove(&path).expect("checked above");
-        if entry.kind.is_dir() && !self.arriving.contains(&path) {
-            self.watches.unwatch_dir(&scan::absolute(self.root, &path));
+        if (entry.kind.is_dir() || entry.links > 1) && !self.arriving.contains(&path) {
+            self.watches.unwatch(&scan::absolute(self.root, &path));
         }
         self.outcome.changes.push(Change::Deleted { path, entry });
         Step::Done
@@ -645,6 +645,9 @@ impl Emitter<'_> {
             return Step::Wait;
         }
         self.index.insert(path, entry);
+        if entry.links > 1 && !entry.kind.is_dir() {
+            self.watches.watch_file(&scan::absolute(self.root, path));
+        }
         self.outcome.changes.push(Change::Created {
             path: path.to_vec(),
             entry,
@@ -661,6 +664,24 @@ impl Emitter<'_> {
         }
         self.index.insert(&path, entry);
         self.outcome.changes.push(Change::Updated { path, entry });
+        if entry.links > 1 {
+            self.update_other_names(entry);
+        }
+    }
+
+    /// A file with several names changed through one of them: its other names in the tree
+    /// read differently too.
+    fn update_other_names(&mut self, entry: Entry) {
+        for path in self.index.paths_of(entry.id) {
+            let Some(before) = self.index.get(&path) else {
+                continue;
+            };
+            if before.content_differs(&entry) {
+                self.watches.watch_file(&scan::absolute(self.root, &path));
+                self.index.insert(&path, entry);
+                self.outcome.changes.push(Change::Updated { path, entry });
+            }
+        }
     }
 }
 

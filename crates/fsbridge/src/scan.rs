@@ -16,8 +16,12 @@ pub(crate) trait WatchSet {
     /// Called before a directory's entries are read, so that later changes in it are hinted.
     fn watch_dir(&mut self, abs: &Path, id: FileId);
 
-    /// Called when a directory left the tree.
-    fn unwatch_dir(&mut self, abs: &Path);
+    /// Called for a file that has several names: a write through a name elsewhere (outside the
+    /// tree, or in another directory) reaches only a watch on the file itself.
+    fn watch_file(&mut self, abs: &Path);
+
+    /// Called when a watched directory or file left the tree.
+    fn unwatch(&mut self, abs: &Path);
 }
 
 /// A watch set that watches nothing, for tests of the reconciler alone.
@@ -29,7 +33,9 @@ pub(crate) struct NoWatches;
 impl WatchSet for NoWatches {
     fn watch_dir(&mut self, _abs: &Path, _id: FileId) {}
 
-    fn unwatch_dir(&mut self, _abs: &Path) {}
+    fn watch_file(&mut self, _abs: &Path) {}
+
+    fn unwatch(&mut self, _abs: &Path) {}
 }
 
 /// The absolute path of `rel` below `root`.
@@ -116,6 +122,8 @@ pub(crate) fn walk_with(
             let child_rel = index::join(&dir_rel, child.file_name().as_bytes());
             if entry.kind.is_dir() {
                 pending.push((child_rel.clone(), entry.id));
+            } else if entry.links > 1 {
+                watches.watch_file(&child.path());
             }
             visit(child_rel, entry);
         }

@@ -16,6 +16,31 @@ use fsbridge::{EventKind, FileType, Monitor, TargetKind};
 use support::{Backend, Watch, summary};
 
 on_both_backends! {
+    async fn write_through_one_hard_link_updates_every_name(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(outside.path().join("elsewhere"), "base\n").unwrap();
+        let mut watch = Watch::dir_on(backend, dir.path()).await;
+
+        fs::hard_link(outside.path().join("elsewhere"), dir.path().join("f")).unwrap();
+        fs::hard_link(dir.path().join("f"), dir.path().join("sub/g")).unwrap();
+        watch.settle_on_disk().await;
+        let mut file = fs::OpenOptions::new().append(true).open(dir.path().join("f")).unwrap();
+        std::io::Write::write_all(&mut file, b"inside\n").unwrap();
+        let through_inside = watch.settle_on_disk().await;
+        let mut file = fs::OpenOptions::new().append(true).open(outside.path().join("elsewhere")).unwrap();
+        std::io::Write::write_all(&mut file, b"outside\n").unwrap();
+        let through_outside = watch.settle_on_disk().await;
+
+        let mut names = summary(dir.path(), &through_inside);
+        names.sort();
+        assert_eq!(names, ["file_updated f", "file_updated sub/g"]);
+        let mut names = summary(dir.path(), &through_outside);
+        names.sort();
+        assert_eq!(names, ["file_updated f", "file_updated sub/g"]);
+    }
+
     async fn symlink_loops_and_links_to_root_are_reported_not_followed(backend: Backend) {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("a")).unwrap();
