@@ -17,7 +17,7 @@ pub(crate) enum Format {
     Human,
 }
 
-/// Writes `event` as one line and flushes.
+/// Writes `event` as one line; the caller flushes.
 pub(crate) fn write_event(out: &mut impl Write, format: Format, event: &Event) -> io::Result<()> {
     match format {
         Format::Json => {
@@ -26,7 +26,7 @@ pub(crate) fn write_event(out: &mut impl Write, format: Format, event: &Event) -
         }
         Format::Human => writeln!(out, "{}", human_line(event))?,
     }
-    out.flush()
+    Ok(())
 }
 
 /// One aligned line for a person: time of day, event name, path and details.

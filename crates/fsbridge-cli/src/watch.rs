@@ -1,10 +1,10 @@
 //! `fsbridge watch`: print a target's events until interrupted.
 
-use std::io;
+use std::io::{self, Write as _};
 
 use anyhow::Context as _;
 use fsbridge::{Monitor, TargetKind, WatchError};
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::args::WatchArgs;
@@ -25,6 +25,9 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     if let Some(interval) = args.poll {
         builder = builder.with_poll(interval);
     }
+    // Listening before anything else: a signal right at start must not kill the process.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let mut monitor = match builder.build() {
         Ok(monitor) => monitor,
         Err(WatchError::UnknownKind { path }) => anyhow::bail!(
@@ -41,32 +44,64 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         Format::Human
     };
 
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
     let stdout = io::stdout();
+    let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut closed = closed_stdout();
     loop {
         let event = tokio::select! {
             event = monitor.next() => event,
             _ = interrupt.recv() => return Ok(exit::INTERRUPTED),
             _ = terminate.recv() => return Ok(exit::SUCCESS),
+            _ = &mut closed => return Ok(exit::SUCCESS),
         };
         let Some(event) = event else {
             return Ok(exit::SUCCESS);
         };
-        let event = match event {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::warn!("{error:#}");
-                continue;
+        // Everything already waiting goes out in one write; each line is still out as soon as
+        // no further event is ready.
+        let mut next = Some(event);
+        while let Some(event) = next {
+            match event {
+                Ok(event) => match output::write_event(&mut out, format, &event) {
+                    Ok(()) => {}
+                    Err(error) => return finish_on_write_error(error),
+                },
+                Err(error) => tracing::warn!("{error:#}"),
             }
-        };
-        let mut out = stdout.lock();
-        match output::write_event(&mut out, format, &event) {
-            Ok(()) => {}
-            // The reader went away: nothing more to say to anyone.
-            Err(error) if error.kind() == io::ErrorKind::BrokenPipe => return Ok(exit::SUCCESS),
-            Err(error) => return Err(error).context("cannot write to stdout"),
+            next = monitor.next().now_or_never().flatten();
         }
-        drop(out);
+        if let Err(error) = out.flush() {
+            return finish_on_write_error(error);
+        }
     }
+}
+
+/// A write to stdout failed: a reader that went away ends the command quietly.
+fn finish_on_write_error(error: io::Error) -> anyhow::Result<u8> {
+    if error.kind() == io::ErrorKind::BrokenPipe {
+        return Ok(exit::SUCCESS);
+    }
+    Err(error).context("cannot write to stdout")
+}
+
+/// Resolves when stdout's reader goes away (the pipe's other end closed, the terminal hung up),
+/// so that `fsbridge watch DIR | head -3` ends without waiting for a fourth event.
+fn closed_stdout() -> tokio::sync::oneshot::Receiver<()> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("stdout-watch".into())
+        .spawn(move || {
+            let stdout = io::stdout();
+            let mut descriptors = [rustix::event::PollFd::new(
+                &stdout,
+                rustix::event::PollFlags::empty(),
+            )];
+            // With no events asked for, poll returns only for an error or a hang-up.
+            while rustix::event::poll(&mut descriptors, None).is_err() {}
+            let _ = sender.send(());
+        });
+    if let Err(error) = spawned {
+        tracing::debug!(%error, "cannot watch stdout for its reader going away");
+    }
+    receiver
 }

@@ -11,6 +11,7 @@
 //! All platform-specific behaviour stays in this module and in `notify`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -33,7 +34,8 @@ pub(crate) struct Hints {
 
 #[derive(Debug, Default)]
 struct Pending {
-    paths: HashSet<PathBuf>,
+    /// As plain strings: hashing a `Path` walks its components, which a burst pays per hint.
+    paths: HashSet<OsString>,
     /// Paths whose entry was deleted or renamed away: whatever is there now is another entry,
     /// even if it has the same inode number (inode numbers are reused at once).
     removed: HashSet<PathBuf>,
@@ -121,6 +123,10 @@ impl Hints {
     /// deleted or renamed away.
     pub(crate) fn touch(&self, path: PathBuf, removed: bool) {
         let mut pending = self.lock();
+        // Only the first hint of a batch wakes the reconciler: after it, the reconciler sleeps
+        // until the settle window ends anyway, and waking it for every hint of a burst would
+        // cost a context switch each.
+        let first = pending.since.is_none();
         pending.since.get_or_insert_with(Instant::now);
         #[cfg(feature = "fault-injection")]
         if pending.fault.as_mut().is_some_and(Fault::loses_next) {
@@ -142,11 +148,13 @@ impl Hints {
                 pending.paths = HashSet::new();
                 pending.rescan = Some(RescanReason::QueueFull);
             } else {
-                pending.paths.insert(path);
+                pending.paths.insert(path.into_os_string());
             }
         }
         drop(pending);
-        self.wake.notify_one();
+        if first {
+            self.wake.notify_one();
+        }
     }
 
     /// Records that hints were lost and the whole target must be compared again.
@@ -219,7 +227,10 @@ impl Hints {
             rescan = Some(RescanReason::Overflow);
         }
         Some(Batch {
-            paths: std::mem::take(&mut pending.paths).into_iter().collect(),
+            paths: std::mem::take(&mut pending.paths)
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
             removed: std::mem::take(&mut pending.removed),
             rescan,
             poll: false,

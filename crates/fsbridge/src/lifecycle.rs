@@ -15,6 +15,7 @@
 //! Every event leaves this module in the order the index changed, which is what makes the stream
 //! replayable.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,9 +24,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::backend::{Batch, Hints, Native};
-use crate::error::WatchError;
 use crate::event::{Event, EventKind, FileType, TargetKind};
 use crate::index::{Entry, FileId, Index, Kind};
+use crate::monitor::Chunk;
 use crate::reconcile::{self, Change};
 use crate::scan::{self, WatchSet};
 
@@ -73,7 +74,37 @@ pub(crate) struct Lifecycle {
     chain: Vec<(PathBuf, FileId)>,
     /// When the whole tree was last compared.
     last_full: Instant,
-    events: mpsc::Sender<Result<Event, WatchError>>,
+    events: Outbox,
+}
+
+/// How many events travel to the stream together: one wake-up of the consumer for many events
+/// in a burst.
+const CHUNK: usize = 256;
+
+/// Events on their way to the stream, sent in chunks.
+struct Outbox {
+    sender: mpsc::Sender<Chunk>,
+    chunk: RefCell<Chunk>,
+}
+
+impl Outbox {
+    fn push(&self, event: Event) -> Result<(), Closed> {
+        let full = {
+            let mut chunk = self.chunk.borrow_mut();
+            chunk.push(Ok(event));
+            chunk.len() >= CHUNK
+        };
+        if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Sends what is waiting; waits while the stream's buffer is full.
+    fn flush(&self) -> Result<(), Closed> {
+        let chunk = std::mem::take(&mut *self.chunk.borrow_mut());
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.sender.blocking_send(chunk).map_err(|_| Closed)
+    }
 }
 
 impl Lifecycle {
@@ -83,7 +114,7 @@ impl Lifecycle {
         source: Source,
         hints: Arc<Hints>,
         settle: Duration,
-        events: mpsc::Sender<Result<Event, WatchError>>,
+        events: mpsc::Sender<Chunk>,
     ) -> Self {
         Self {
             target,
@@ -94,17 +125,28 @@ impl Lifecycle {
             settle,
             chain: Vec::new(),
             last_full: Instant::now(),
-            events,
+            events: Outbox {
+                sender: events,
+                chunk: RefCell::new(Vec::new()),
+            },
         }
     }
 
     /// Watches until the stream is dropped or the monitor closed.
     pub(crate) fn run(mut self, initial: bool) {
-        if self.start(initial).is_err() {
+        if self
+            .start(initial)
+            .and_then(|()| self.events.flush())
+            .is_err()
+        {
             return;
         }
         while let Some(batch) = self.hints.next_batch(self.settle, self.poll_interval()) {
-            if self.handle(batch).is_err() {
+            if self
+                .handle(batch)
+                .and_then(|()| self.events.flush())
+                .is_err()
+            {
                 return;
             }
         }
@@ -409,7 +451,7 @@ impl Lifecycle {
     }
 
     fn send(&self, event: Event) -> Result<(), Closed> {
-        self.events.blocking_send(Ok(event)).map_err(|_| Closed)
+        self.events.push(event)
     }
 }
 

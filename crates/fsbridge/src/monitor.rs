@@ -20,6 +20,9 @@ use crate::error::WatchError;
 use crate::event::{Event, EventKind, RescanReason, TargetKind};
 use crate::lifecycle::{Lifecycle, Source};
 
+/// Events travel from the monitor's thread to the stream in chunks.
+pub(crate) type Chunk = Vec<Result<Event, WatchError>>;
+
 /// The default settle window: hints are collected this long after the first one before the
 /// reconciler looks.
 pub const DEFAULT_SETTLE: Duration = Duration::from_millis(10);
@@ -150,7 +153,8 @@ impl MonitorBuilder {
                 Err(_) => return Err(WatchError::UnknownKind { path: target }),
             },
         };
-        let (sender, receiver) = mpsc::channel(self.capacity);
+        // The channel holds chunks of events: about `capacity` events in all.
+        let (sender, receiver) = mpsc::channel(self.capacity.div_ceil(256));
         let hints = Hints::new(self.hint_capacity);
         #[cfg(feature = "fault-injection")]
         if let Some(seed) = self.fault_seed {
@@ -161,6 +165,7 @@ impl MonitorBuilder {
             let watcher = start_raw(&target, &sender)?;
             return Ok(Monitor {
                 receiver,
+                buffered: Vec::new().into_iter(),
                 hints,
                 _raw: Some(watcher),
             });
@@ -195,6 +200,7 @@ impl MonitorBuilder {
             })?;
         Ok(Monitor {
             receiver,
+            buffered: Vec::new().into_iter(),
             hints,
             _raw: None,
         })
@@ -222,7 +228,7 @@ fn absolute(path: &Path) -> Result<PathBuf, WatchError> {
 
 fn start_raw(
     target: &Path,
-    sender: &mpsc::Sender<Result<Event, WatchError>>,
+    sender: &mpsc::Sender<Chunk>,
 ) -> Result<RecommendedWatcher, WatchError> {
     let ready = Event::now(
         EventKind::Ready {
@@ -252,7 +258,7 @@ fn start_raw(
                 Err(error) => Err(WatchError::backend(None, error)),
             };
             // The stream may be gone already; the watcher is dropped with it.
-            let _ = events.blocking_send(event);
+            let _ = events.blocking_send(vec![event]);
         },
         notify::Config::default(),
     )
@@ -260,7 +266,7 @@ fn start_raw(
     watcher
         .watch(target, RecursiveMode::Recursive)
         .map_err(|error| WatchError::backend(Some(target.to_path_buf()), error))?;
-    let _ = sender.try_send(Ok(ready));
+    let _ = sender.try_send(vec![Ok(ready)]);
     Ok(watcher)
 }
 
@@ -292,7 +298,9 @@ fn raw_kind(kind: notify::EventKind) -> String {
 /// ```
 #[derive(Debug)]
 pub struct Monitor {
-    receiver: mpsc::Receiver<Result<Event, WatchError>>,
+    receiver: mpsc::Receiver<Chunk>,
+    /// The rest of the chunk being handed out.
+    buffered: std::vec::IntoIter<Result<Event, WatchError>>,
     hints: Arc<Hints>,
     _raw: Option<RecommendedWatcher>,
 }
@@ -329,7 +337,12 @@ impl Monitor {
     ///
     /// Cancel safe: a cancelled call loses no event.
     pub async fn recv(&mut self) -> Option<Result<Event, WatchError>> {
-        self.receiver.recv().await
+        loop {
+            if let Some(event) = self.buffered.next() {
+                return Some(event);
+            }
+            self.buffered = self.receiver.recv().await?.into_iter();
+        }
     }
 
     /// The blocking twin of [`Monitor::recv`], for code outside an async runtime.
@@ -338,7 +351,12 @@ impl Monitor {
     ///
     /// When called inside an async runtime (as tokio's `blocking_recv`).
     pub fn blocking_recv(&mut self) -> Option<Result<Event, WatchError>> {
-        self.receiver.blocking_recv()
+        loop {
+            if let Some(event) = self.buffered.next() {
+                return Some(event);
+            }
+            self.buffered = self.receiver.blocking_recv()?.into_iter();
+        }
     }
 }
 
@@ -346,7 +364,15 @@ impl Stream for Monitor {
     type Item = Result<Event, WatchError>;
 
     fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.receiver.poll_recv(context)
+        loop {
+            if let Some(event) = self.buffered.next() {
+                return Poll::Ready(Some(event));
+            }
+            match std::task::ready!(self.receiver.poll_recv(context)) {
+                Some(chunk) => self.buffered = chunk.into_iter(),
+                None => return Poll::Ready(None),
+            }
+        }
     }
 }
 

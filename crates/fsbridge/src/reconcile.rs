@@ -181,6 +181,16 @@ impl Observer<'_> {
                 return false;
             }
             (None, None) => return false,
+            // The common cases of a burst, without the subtree comparison: a file appeared
+            // where nothing was, or a file vanished.
+            (None, Some(now)) if !now.kind.is_dir() => {
+                self.observation.new.push((path.to_vec(), now));
+                return false;
+            }
+            (Some(before), None) if !before.kind.is_dir() => {
+                self.observation.gone.push((path.to_vec(), *before));
+                return false;
+            }
             _ => {}
         }
 
