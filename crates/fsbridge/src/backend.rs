@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -251,7 +252,24 @@ impl Hints {
 /// Whether a hint at `path` can matter for a target at `target`: the target itself, anything
 /// below a directory target, or an ancestor of the target (the target's life cycle).
 pub(crate) fn is_relevant(path: &Path, target: &Path, kind: TargetKind) -> bool {
-    target.starts_with(path) || (kind == TargetKind::Dir && path.starts_with(target))
+    // Compared as bytes: a burst pays this for every native event, and the paths come from
+    // joining names to the target's path, so there are no `.` or doubled separators to allow for.
+    let (path, target) = (path.as_os_str().as_bytes(), target.as_os_str().as_bytes());
+    below_or_at(target, path) || (kind == TargetKind::Dir && below_or_at(path, target))
+}
+
+/// The part of `path` below `ancestor` (empty for `ancestor` itself), if `path` is `ancestor`
+/// or lies below it; byte-wise.
+pub(crate) fn strip_ancestor<'a>(path: &'a [u8], ancestor: &[u8]) -> Option<&'a [u8]> {
+    let rest = path.strip_prefix(ancestor)?;
+    if rest.is_empty() || ancestor.ends_with(b"/") {
+        return Some(rest);
+    }
+    rest.strip_prefix(b"/")
+}
+
+fn below_or_at(path: &[u8], ancestor: &[u8]) -> bool {
+    strip_ancestor(path, ancestor).is_some()
 }
 
 /// Whether a native event can say nothing about the tree's shape or content (opening or reading
@@ -430,5 +448,36 @@ impl WatchSet for Native {
             // says so.
             let _ = self.watcher.unwatch(abs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relevance_needs_a_separator_after_the_prefix() {
+        let target = Path::new("/srv/in");
+
+        assert!(is_relevant(Path::new("/srv/in/a"), target, TargetKind::Dir));
+        assert!(is_relevant(Path::new("/srv"), target, TargetKind::Dir));
+        assert!(is_relevant(Path::new("/srv/in"), target, TargetKind::File));
+        assert!(!is_relevant(
+            Path::new("/srv/inner"),
+            target,
+            TargetKind::Dir
+        ));
+        assert!(!is_relevant(
+            Path::new("/srv/in/a"),
+            target,
+            TargetKind::File
+        ));
+        assert!(!is_relevant(Path::new("/sr"), target, TargetKind::Dir));
+    }
+
+    #[test]
+    fn everything_is_below_the_root_directory() {
+        assert_eq!(strip_ancestor(b"/a/b", b"/"), Some(&b"a/b"[..]));
+        assert_eq!(strip_ancestor(b"/", b"/"), Some(&b""[..]));
     }
 }

@@ -436,12 +436,12 @@ impl Lifecycle {
     /// are left out (they concern the life cycle, which looked already).
     fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
         use std::os::unix::ffi::OsStrExt;
+        let target = self.target.as_os_str().as_bytes();
         paths
             .into_iter()
             .filter_map(|path| {
-                let rest = path.strip_prefix(&self.target).ok()?;
-                let bytes = rest.as_os_str().as_bytes();
-                (!bytes.is_empty()).then(|| bytes.to_vec())
+                let rest = crate::backend::strip_ancestor(path.as_os_str().as_bytes(), target)?;
+                (!rest.is_empty()).then(|| rest.to_vec())
             })
             .collect()
     }
