@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Replays an `fsbridge watch --json` capture and compares the result with a tree on disk.
 
-Usage: replay.py CAPTURE.ndjson [--initial-from-ready] [--show-path-suffix SUFFIX]
+Usage: replay.py CAPTURE.ndjson
 
-The capture must start with `ready`. The model starts as the tree on disk at the time of
-`ready` only when the watch ran with `--initial` (then every entry is reported as created);
-otherwise it starts empty below the target, which is right when the target was empty at start.
+The capture (from `fsbridge watch --json`, not `--raw`) must start with `ready`. Below the target
+the model starts empty: right when the target was empty at start, or when the watch ran with
+`--initial` (then everything present is reported as created after `ready`).
 Every event is applied strictly: a creation over an existing entry, a deletion of a directory
 that still has children, or a move from nowhere is reported as an error. At the end, the model
 is compared with the tree on disk now. Exit code 0 when everything fits.
@@ -43,6 +43,9 @@ def snapshot(root):
 
 
 def main():
+    if len(sys.argv) != 2:
+        print(__doc__.strip(), file=sys.stderr)
+        return 2
     capture = sys.argv[1]
     errors = []
     counts = {}
@@ -50,15 +53,22 @@ def main():
     root = None
     with open(capture, "rb") as lines:
         for number, line in enumerate(lines, 1):
-            event = json.loads(line)
-            name = event["event"]
+            try:
+                event = json.loads(line)
+                name = event["event"]
+            except (ValueError, KeyError):
+                print(f"line {number} is not an event of fsbridge watch --json", file=sys.stderr)
+                return 2
+            if name == "raw":
+                print("a --raw capture cannot be replayed", file=sys.stderr)
+                return 2
             counts[name] = counts.get(name, 0) + 1
             path = path_of(event, "path")
             below = lambda p: [k for k in model if k.startswith(p + "/")]
             if name == "ready":
                 root = path
                 if event["present"]:
-                    model[root] = ("dir", None) if event["kind"] == "dir" else ("file", None)
+                    model[root] = ("dir", None) if event["kind"] == "dir" else ("file", event.get("size"))
             elif name == "target_appeared":
                 model[path] = ("dir", None) if event["kind"] == "dir" else ("file", event.get("size"))
             elif name == "target_vanished":

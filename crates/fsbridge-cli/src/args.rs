@@ -82,8 +82,9 @@ pub struct WatchArgs {
     #[arg(long, value_name = "DURATION", value_parser = crate::duration::parse, default_value = "10ms")]
     pub settle: Duration,
 
-    /// Poll every INTERVAL instead of using native notifications (NFS, SMB, containers)
-    #[arg(long, value_name = "INTERVAL", value_parser = crate::duration::parse, num_args = 0..=1, default_missing_value = "1s")]
+    /// Poll every INTERVAL (1s if not given) instead of using native notifications (NFS, SMB,
+    /// containers)
+    #[arg(long, value_name = "INTERVAL", value_parser = crate::duration::parse_interval, num_args = 0..=1, default_missing_value = "1s")]
     pub poll: Option<Duration>,
 }
 

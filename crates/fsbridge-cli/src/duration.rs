@@ -31,6 +31,15 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
         .map_err(|_| format!("`{text}` is out of range"))
 }
 
+/// Parses a polling interval: a duration of at least a millisecond.
+pub(crate) fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = parse(text)?;
+    if interval < Duration::from_millis(1) {
+        return Err(format!("`{text}` is too short to poll at: use 1ms or more"));
+    }
+    Ok(interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,7 +63,6 @@ pub fn main() -> ExitCode {
 
 /// Prints a fatal error once, with its causes, on stderr.
 fn report(error: &anyhow::Error) {
-    tracing::error!("{error:#}");
     #[expect(
         clippy::print_stderr,
         reason = "the one place the command reports a fatal error"

@@ -42,7 +42,7 @@ pub(crate) fn human_line(event: &Event) -> String {
     );
     let path = escape(event.path());
     let detail = match &event.kind {
-        EventKind::Ready { kind, present } => {
+        EventKind::Ready { kind, present, .. } => {
             format!(
                 "{} {}",
                 kind.as_str(),

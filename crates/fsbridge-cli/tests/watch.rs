@@ -262,3 +262,71 @@ fn file_target_that_does_not_exist_yet_is_waited_for() {
     assert_eq!(ready["kind"], "file");
     assert_eq!(appeared.last().unwrap()["kind"], "file");
 }
+
+#[test]
+fn target_of_the_other_kind_is_waited_for_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    fs::write(&file, "x").unwrap();
+    let running = Running::start(&["watch", "--json", "--dir", arg(&file)]);
+
+    let ready = running.next_json();
+    fs::remove_file(&file).unwrap();
+    fs::create_dir(&file).unwrap();
+    let appeared = running.until(|value| value["event"] == "target_appeared");
+    running.signal("TERM");
+    let (_, stderr) = running.finish();
+
+    assert_eq!(ready["present"], false);
+    assert_eq!(appeared.last().unwrap()["kind"], "dir");
+    assert!(
+        stderr.contains("is a file; waiting for a directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn ready_of_a_file_target_carries_its_size_and_initial_adds_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.log");
+    fs::write(&file, "12345").unwrap();
+    let running = Running::start(&["watch", "--json", "--initial", arg(&file)]);
+
+    let ready = running.next_json();
+    fs::write(dir.path().join("app.log"), "123456").unwrap();
+    let next = running.next_json();
+    running.signal("TERM");
+    running.finish();
+
+    assert_eq!(ready["kind"], "file");
+    assert_eq!(ready["size"], 5);
+    assert_eq!(next["event"], "file_updated", "{next}");
+}
+
+#[test]
+fn fatal_error_is_printed_once_without_colour() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_fsbridge"))
+        .args(["watch", arg(&dir.path().join("missing"))])
+        .output()
+        .unwrap();
+
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("fsbridge: "), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
+
+#[test]
+fn poll_interval_of_zero_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_fsbridge"))
+        .args(["watch", arg(dir.path()), "--poll", "0"])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("too short to poll"));
+}

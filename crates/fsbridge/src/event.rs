@@ -92,6 +92,8 @@ pub enum EventKind {
         kind: TargetKind,
         /// Whether the target existed when watching began.
         present: bool,
+        /// The size in bytes, for a file target that is present.
+        size: Option<u64>,
     },
     /// The target came into existence (after `ready` said it was absent, or after it vanished).
     /// For a directory target, created events for what it already holds follow.
@@ -142,8 +144,8 @@ pub enum EventKind {
     },
     /// A directory disappeared. Deletions of its contents come before it.
     DirDeleted,
-    /// The whole target was rescanned and reconciled; the events it found have been emitted
-    /// before this one.
+    /// Hints were lost (see the reason), so the whole target is being compared with the index
+    /// again: the events that this comparison finds follow this one.
     Rescanned {
         /// Why the rescan happened.
         reason: RescanReason,

@@ -74,6 +74,8 @@ pub(crate) struct Lifecycle {
     chain: Vec<(PathBuf, FileId)>,
     /// When the whole tree was last compared.
     last_full: Instant,
+    /// Whether the warning that the target is of the other kind was given for this state.
+    wrong_kind_reported: bool,
     events: Outbox,
 }
 
@@ -125,6 +127,7 @@ impl Lifecycle {
             settle,
             chain: Vec::new(),
             last_full: Instant::now(),
+            wrong_kind_reported: false,
             events: Outbox {
                 sender: events,
                 chunk: RefCell::new(Vec::new()),
@@ -175,22 +178,22 @@ impl Lifecycle {
         };
         self.watch_chain();
         tracing::info!(target = %self.target.display(), kind = self.kind.as_str(), present, entries = self.index.len(), "watching");
+        // A file target's `ready` carries its size: with it, a consumer knows the whole target,
+        // which `--initial` promises.
+        let size = match self.kind {
+            TargetKind::File => self.index.get(b"").map(|entry| entry.size),
+            TargetKind::Dir => None,
+        };
         self.send(Event::now(
             EventKind::Ready {
                 kind: self.kind,
                 present,
+                size,
             },
             &self.target,
         ))?;
 
         if initial && present {
-            if self.kind == TargetKind::File {
-                let entry = *self.index.get(b"").expect("present");
-                self.emit(Change::Created {
-                    path: Vec::new(),
-                    entry,
-                })?;
-            }
             self.emit_contents()?;
         }
         Ok(())
@@ -251,6 +254,11 @@ impl Lifecycle {
             .removed
             .iter()
             .any(|path| self.target.starts_with(path));
+        // Said first, so that a consumer knows the events that follow come from a rescan.
+        if let Some(reason) = batch.rescan {
+            tracing::debug!(reason = reason.as_str(), "rescanning after lost hints");
+            self.send(Event::now(EventKind::Rescanned { reason }, &self.target))?;
+        }
         let now = self.observe_target();
         let before = self.index.get(b"").copied();
         // Hints from watched directories must not starve the polling of the others.
@@ -295,18 +303,33 @@ impl Lifecycle {
         if ancestor_touched || self.chain.is_empty() {
             self.watch_chain();
         }
-        if let Some(reason) = batch.rescan {
-            tracing::debug!(reason = reason.as_str(), "rescanned after lost hints");
-            self.send(Event::now(EventKind::Rescanned { reason }, &self.target))?;
-        }
         Ok(())
     }
 
     /// The target as it is now, if it is there as the declared kind.
-    fn observe_target(&self) -> Option<Entry> {
+    fn observe_target(&mut self) -> Option<Entry> {
         match scan::lstat(&self.target) {
-            Ok(Some(entry)) if entry.kind.is_dir() == (self.kind == TargetKind::Dir) => Some(entry),
-            Ok(_) => None,
+            Ok(Some(entry)) if entry.kind.is_dir() == (self.kind == TargetKind::Dir) => {
+                self.wrong_kind_reported = false;
+                Some(entry)
+            }
+            Ok(Some(_)) => {
+                // Waiting for the declared kind is right (the target may be replaced back), but
+                // a user who mistook the kind should hear of it.
+                if !self.wrong_kind_reported {
+                    self.wrong_kind_reported = true;
+                    let (is, wanted) = match self.kind {
+                        TargetKind::Dir => ("a file", "a directory"),
+                        TargetKind::File => ("a directory", "a file"),
+                    };
+                    tracing::warn!(path = %self.target.display(), "the target is {is}; waiting for {wanted} there");
+                }
+                None
+            }
+            Ok(None) => {
+                self.wrong_kind_reported = false;
+                None
+            }
             Err(error) => {
                 tracing::warn!(path = %self.target.display(), %error, "cannot stat target, taking it as absent");
                 None
@@ -447,7 +470,7 @@ impl Lifecycle {
     }
 
     fn emit(&self, change: Change) -> Result<(), Closed> {
-        self.send(to_event(&self.target, self.kind, change))
+        self.send(to_event(&self.target, change))
     }
 
     fn send(&self, event: Event) -> Result<(), Closed> {
@@ -463,16 +486,9 @@ fn file_type(entry: &Entry) -> FileType {
 }
 
 /// The event that reports `change` for a target at `target`.
-fn to_event(target: &Path, kind: TargetKind, change: Change) -> Event {
+fn to_event(target: &Path, change: Change) -> Event {
     let absolute = |path: &[u8]| scan::absolute(target, path);
     let (kind, path) = match change {
-        Change::Created { path, entry } if path.is_empty() && kind == TargetKind::File => (
-            EventKind::FileCreated {
-                size: entry.size,
-                file_type: file_type(&entry),
-            },
-            path,
-        ),
         Change::Created { path, entry } if entry.kind.is_dir() => (EventKind::DirCreated, path),
         Change::Created { path, entry } => (
             EventKind::FileCreated {

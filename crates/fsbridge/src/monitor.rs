@@ -234,6 +234,7 @@ fn start_raw(
         EventKind::Ready {
             kind: TargetKind::Dir,
             present: true,
+            size: None,
         },
         target,
     );

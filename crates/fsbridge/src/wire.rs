@@ -11,7 +11,7 @@
 //! | `kind` | `ready`, `target_appeared`, `target_vanished` | the target's kind, `dir` or `file` |
 //! | `kind` | `raw` | the backend's event kind, such as `create.file` or `modify.name.both` |
 //! | `present` | `ready` | whether the target existed when watching began |
-//! | `size` | `file_created`, `file_updated`, `file_moved`; `target_appeared` of a file | size in bytes |
+//! | `size` | `file_created`, `file_updated`, `file_moved`; `ready` and `target_appeared` of a file | size in bytes |
 //! | `file_type` | `file_*` events | present only when the entry is not a regular file: `symlink`, `fifo`, `socket` or `device` |
 //! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
 //! | `paths` | `raw` | the paths the backend named |
@@ -87,9 +87,16 @@ impl Serialize for Event {
         }
         serialize_path(&mut map, "path", "path_bytes", &self.path)?;
         match &self.kind {
-            EventKind::Ready { kind, present } => {
+            EventKind::Ready {
+                kind,
+                present,
+                size,
+            } => {
                 map.serialize_entry("kind", kind.as_str())?;
                 map.serialize_entry("present", present)?;
+                if let Some(size) = size {
+                    map.serialize_entry("size", size)?;
+                }
             }
             EventKind::TargetAppeared { kind, size } => {
                 map.serialize_entry("kind", kind.as_str())?;
@@ -155,6 +162,7 @@ mod tests {
             EventKind::Ready {
                 kind: TargetKind::Dir,
                 present: true,
+                size: None,
             },
             "/abs/target",
         );

@@ -26,7 +26,8 @@ async fn target_with_missing_ancestors_is_reported_when_it_appears(backend: Back
         watch.events[0].kind,
         EventKind::Ready {
             kind: TargetKind::Dir,
-            present: false
+            present: false,
+            size: None,
         }
     );
 
