@@ -347,3 +347,87 @@ fn directory_without_room_for_a_temporary_file_gets_an_in_place_overwrite() {
     let names: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(names.len(), 1);
 }
+
+#[test]
+fn a_field_given_twice_makes_the_line_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    let input = [
+        r#"{"id":"1","op":"create","path":"safe.txt","path":"other.txt","text":"x"}"#,
+        r#"{"id":"2","op":"delete","op":"create","path":"b","text":"z"}"#,
+    ]
+    .join("\n");
+
+    let output = run(&["apply", "--root", root, "--no-fsync"], &input);
+
+    let results = results(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(results[0]["error"]["kind"], "invalid");
+    assert!(
+        results[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`path` twice")
+    );
+    assert!(
+        results[1]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`op` twice")
+    );
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing was written"
+    );
+}
+
+#[test]
+fn an_id_reused_for_another_command_is_refused_not_called_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    fs::write(dir.path().join("x.txt"), "keep").unwrap();
+    let input = [
+        r#"{"id":"k","op":"create","path":"k.txt","text":"1"}"#,
+        r#"{"id":"k","op":"delete","path":"x.txt"}"#,
+        r#"{"id":"k","op":"create","path":"k.txt","text":"1"}"#,
+    ]
+    .join("\n");
+
+    let output = run(&["apply", "--root", root, "--no-fsync"], &input);
+
+    let results = results(&output);
+    assert_eq!(results[1]["ok"], false);
+    assert_eq!(results[1]["error"]["kind"], "invalid");
+    assert_eq!(results[2]["duplicate"], true);
+    assert_eq!(
+        fs::read_to_string(dir.path().join("x.txt")).unwrap(),
+        "keep"
+    );
+}
+
+#[test]
+fn absolute_path_inside_a_root_given_with_dot_dot_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("x")).unwrap();
+    fs::create_dir_all(dir.path().join("r")).unwrap();
+    let root = dir.path().join("x/../r");
+    let inside = dir.path().join("r/a.txt");
+    let input = format!(
+        r#"{{"op":"create","path":"{}","text":"x"}}"#,
+        inside.display()
+    );
+
+    let output = run(
+        &["apply", "--root", root.to_str().unwrap(), "--no-fsync"],
+        &input,
+    );
+
+    assert_eq!(
+        results(&output)[0]["ok"],
+        true,
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(inside.exists());
+}

@@ -56,6 +56,10 @@
 //! - The [`Writer`] needs Linux 5.6 or later (openat2); it refuses absolute symbolic links even
 //!   when they point inside the root, replaces a file by rename (so hard links to it keep the old
 //!   content), and remembers applied ids in memory only, not across restarts.
+//! - A file system mounted on a directory inside the tree after watching began is not watched
+//!   (inotify does not cross mount points); the mount itself is not an event.
+//! - An append is written in place: a writer killed in the middle of a large append leaves the
+//!   part written so far (creations and overwrites are atomic).
 //! - Directories that cannot be watched natively (the kernel's watch limit, permissions) are
 //!   polled every second after a warning, so their changes arrive up to a second late.
 //! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but

@@ -226,13 +226,21 @@ impl Inner {
             let result = self.execute(&command);
             return WriteOutcome::new(command, result);
         };
-        let Some(claim) = self.ids.claim(id) else {
-            tracing::debug!(id, "duplicate command ignored");
-            let written = self.ids.applied(id).unwrap_or(Written {
-                size: None,
-                atomic: None,
-            });
-            return WriteOutcome::duplicate(command, written);
+        let fingerprint = command.fingerprint();
+        let claim = match self.ids.claim(id, fingerprint) {
+            Claimed::Run(claim) => claim,
+            Claimed::Duplicate(written) => {
+                tracing::debug!(id, "duplicate command ignored");
+                return WriteOutcome::duplicate(command, written);
+            }
+            // Answering "duplicate" would claim a success for a command never applied.
+            Claimed::Conflict => {
+                let error = WriteError::invalid(
+                    command.path(),
+                    format!("id {id:?} was applied already, to a different command"),
+                );
+                return WriteOutcome::new(command, Err(error));
+            }
         };
         let result = self.execute(&command);
         claim.finish(result.as_ref().ok().copied());
@@ -292,25 +300,31 @@ struct Ids {
 
 #[derive(Debug, Default)]
 struct IdState {
-    applied: HashMap<String, Written>,
+    /// What each applied id wrote, and the fingerprint of its command.
+    applied: HashMap<String, (Written, u64)>,
     order: VecDeque<String>,
     running: HashSet<String>,
 }
 
 impl Ids {
-    /// Claims `id` for running; `None` when it was applied already. Waits while another
-    /// command with the same id runs.
-    fn claim(&self, id: &str) -> Option<Claim<'_>> {
+    /// Claims `id` for running the command with `fingerprint`; waits while another command with
+    /// the same id runs.
+    fn claim(&self, id: &str, fingerprint: u64) -> Claimed<'_> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
-            if state.applied.contains_key(id) {
-                return None;
+            if let Some(&(written, applied)) = state.applied.get(id) {
+                return if applied == fingerprint {
+                    Claimed::Duplicate(written)
+                } else {
+                    Claimed::Conflict
+                };
             }
             if !state.running.contains(id) {
                 state.running.insert(id.to_owned());
-                return Some(Claim {
+                return Claimed::Run(Claim {
                     ids: self,
                     id: id.to_owned(),
+                    fingerprint,
                     done: false,
                 });
             }
@@ -321,18 +335,13 @@ impl Ids {
         }
     }
 
-    fn applied(&self, id: &str) -> Option<Written> {
-        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        state.applied.get(id).copied()
-    }
-
-    fn release(&self, id: &str, written: Option<Written>) {
+    fn release(&self, id: &str, fingerprint: u64, written: Option<Written>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.running.remove(id);
         if let Some(written) = written {
             // LIMITATION: applied ids live in memory only, so a restarted writer applies a
             // redelivered command again; a create then fails with `exists`.
-            state.applied.insert(id.to_owned(), written);
+            state.applied.insert(id.to_owned(), (written, fingerprint));
             state.order.push_back(id.to_owned());
             while state.order.len() > REMEMBERED_IDS {
                 if let Some(oldest) = state.order.pop_front() {
@@ -349,20 +358,31 @@ impl Ids {
 struct Claim<'ids> {
     ids: &'ids Ids,
     id: String,
+    fingerprint: u64,
     done: bool,
+}
+
+/// What claiming an id found.
+enum Claimed<'ids> {
+    /// The id is new (or its earlier command failed): run the command.
+    Run(Claim<'ids>),
+    /// The same command was applied already, with this result.
+    Duplicate(Written),
+    /// The id was applied already to another command.
+    Conflict,
 }
 
 impl Claim<'_> {
     fn finish(mut self, written: Option<Written>) {
         self.done = true;
-        self.ids.release(&self.id, written);
+        self.ids.release(&self.id, self.fingerprint, written);
     }
 }
 
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.ids.release(&self.id, None);
+            self.ids.release(&self.id, self.fingerprint, None);
         }
     }
 }

@@ -169,6 +169,17 @@ impl WriteCommand {
         self.contents.as_deref()
     }
 
+    /// A hash of what the command does (operation, path, content), to tell a redelivered
+    /// command from another one that reuses its id.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.op.hash(&mut hasher);
+        self.path.hash(&mut hasher);
+        self.contents.hash(&mut hasher);
+        hasher.finish()
+    }
+
     /// Parses one NDJSON command line; `line_number` (counted from 1) goes into the outcome of
     /// a line that cannot be parsed.
     ///
@@ -213,22 +224,14 @@ impl WriteCommand {
             })
         };
 
-        let object = match serde_json::from_slice::<Value>(line) {
-            Ok(Value::Object(object)) => object,
-            Ok(_) => {
+        let object = match parse_object(line) {
+            Ok(object) => object,
+            Err(reason) => {
                 return Err(rejected(
                     None,
                     None,
                     None,
-                    format!("line {line_number} is not a JSON object"),
-                ));
-            }
-            Err(error) => {
-                return Err(rejected(
-                    None,
-                    None,
-                    None,
-                    format!("line {line_number} is not valid JSON: {error}"),
+                    format!("line {line_number} {reason}"),
                 ));
             }
         };
@@ -650,4 +653,47 @@ mod tests {
             r#"{"id":"1","ok":true,"op":"create","path":"a.txt","size":6,"atomic":true,"duplicate":true}"#
         );
     }
+}
+
+/// The object on a command line, refusing a field that appears twice: with the last one
+/// winning silently, a program that checked the first `path` could be bypassed.
+fn parse_object(line: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
+
+    struct Fields;
+
+    impl<'de> Visitor<'de> for Fields {
+        type Value = Result<serde_json::Map<String, Value>, String>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut object = serde_json::Map::new();
+            let mut doubled = None;
+            while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                if object.contains_key(&key) {
+                    doubled.get_or_insert(key);
+                } else {
+                    object.insert(key, value);
+                }
+            }
+            Ok(match doubled {
+                Some(key) => Err(format!("has the field `{key}` twice")),
+                None => Ok(object),
+            })
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let object = match deserializer.deserialize_map(Fields) {
+        Ok(object) => object?,
+        Err(error) if error.is_data() => return Err("is not a JSON object".into()),
+        Err(error) => return Err(format!("is not valid JSON: {error}")),
+    };
+    deserializer
+        .end()
+        .map_err(|error| format!("is not valid JSON: {error}"))?;
+    Ok(object)
 }

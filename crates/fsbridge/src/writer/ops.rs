@@ -263,6 +263,9 @@ fn append(
     let old_len = u64::try_from(stat.st_size).unwrap_or(0);
 
     // One O_APPEND write under the lock; a partial write (full disk) is undone.
+    // LIMITATION: a process killed (SIGKILL, power loss) in the middle of a large append leaves
+    // the part written so far, because an append goes to the file itself, not to a temporary
+    // copy; copying the file for every append would cost more than most appends write.
     let written = (&file).write_all(contents).and_then(|()| {
         if settings.fsync {
             file.sync_data()

@@ -51,12 +51,18 @@ pub(crate) fn relative_path(root: &Path, given: &Path) -> Result<PathBuf, WriteE
         return Err(WriteError::invalid(given, "the path contains a NUL byte"));
     }
     let relative = if given.is_absolute() {
-        given.strip_prefix(root).map_err(|_| {
-            WriteError::escape(
-                given,
-                format!("an absolute path outside the root {}", root.display()),
-            )
-        })?
+        // The root may be given with `.` or `..` in it (`--root /srv/x/../out`): an absolute
+        // path under its plain form is inside it too.
+        let plain = lexically_plain(root);
+        given
+            .strip_prefix(root)
+            .or_else(|_| given.strip_prefix(&plain))
+            .map_err(|_| {
+                WriteError::escape(
+                    given,
+                    format!("an absolute path outside the root {}", root.display()),
+                )
+            })?
     } else {
         given
     };
@@ -100,6 +106,21 @@ pub(crate) fn open_root(root: &Path) -> Result<OwnedFd, WriteError> {
         },
         other => WriteError::from_errno(root, other),
     })
+}
+
+/// `path` with `.` and `..` resolved by their names alone, without looking at the disk.
+fn lexically_plain(path: &Path) -> PathBuf {
+    let mut plain = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                plain.pop();
+            }
+            Component::CurDir => {}
+            other => plain.push(other),
+        }
+    }
+    plain
 }
 
 /// `openat2` beneath `root`, retried while the kernel reports a race with `EAGAIN`.
