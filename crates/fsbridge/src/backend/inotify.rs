@@ -1,0 +1,227 @@
+//! The inotify instance of the native backend and the thread that reads it.
+//!
+//! Watches are added by the reconciler's thread, directly with `inotify_add_watch` (a few
+//! microseconds each), and events are read here on a thread of their own. The two share the map
+//! from watch descriptors to paths: the reader turns each event into a path and hands it to
+//! [`Hints`]; it never decides anything.
+
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+
+use super::{Hints, is_relevant};
+use crate::event::{RescanReason, TargetKind};
+
+/// What a directory watch reports: every change to its entries, and its own end. Reads and
+/// opens are left out: they change nothing, and the reconciler's own walks would flood the
+/// queue with them.
+const DIRECTORY: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MODIFY)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::DELETE_SELF)
+    .union(WatchMask::MOVE_SELF)
+    .union(WatchMask::ONLYDIR)
+    .union(WatchMask::EXCL_UNLINK);
+
+/// What a watch on a file with several names reports: writes through any of its names.
+const FILE: WatchMask = WatchMask::MODIFY
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ATTRIB)
+    .union(WatchMask::DELETE_SELF);
+
+/// Watch descriptors (by number) and the paths they watch.
+type Paths = Arc<Mutex<HashMap<i32, (WatchDescriptor, PathBuf)>>>;
+
+fn lock(paths: &Paths) -> MutexGuard<'_, HashMap<i32, (WatchDescriptor, PathBuf)>> {
+    paths.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An inotify instance with its reading thread; dropping it stops the thread.
+pub(crate) struct Instance {
+    watches: Watches,
+    paths: Paths,
+    /// Written to (by dropping it) to stop the reader.
+    stop: Option<OwnedFd>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Instance {
+    /// Starts an instance whose events relevant to `target` go to `hints`.
+    pub(crate) fn start(target: &Path, kind: TargetKind, hints: Arc<Hints>) -> io::Result<Self> {
+        let inotify = Inotify::init()?;
+        let watches = inotify.watches();
+        let paths: Paths = Arc::default();
+        let (stopped, stop) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        let reader = Reader {
+            inotify,
+            paths: Arc::clone(&paths),
+            hints,
+            target: target.to_path_buf(),
+            kind,
+        };
+        let reader = std::thread::Builder::new()
+            .name("fsbridge-inotify".into())
+            .spawn(move || reader.run(&stopped))?;
+        Ok(Self {
+            watches,
+            paths,
+            stop: Some(stop),
+            reader: Some(reader),
+        })
+    }
+
+    /// Watches the directory (or, with `directory` false, the file) at `abs`; returns the
+    /// descriptor, which is the same for every path of one inode.
+    pub(crate) fn add(&mut self, abs: &Path, directory: bool) -> io::Result<i32> {
+        let mask = if directory { DIRECTORY } else { FILE };
+        let descriptor = self.watches.add(abs, mask)?;
+        let wd = descriptor.get_watch_descriptor_id();
+        lock(&self.paths).insert(wd, (descriptor, abs.to_path_buf()));
+        Ok(wd)
+    }
+
+    /// Removes the watch `wd` if it still watches `abs` (a watch that followed its directory to
+    /// another path stays).
+    pub(crate) fn remove(&mut self, wd: i32, abs: &Path) {
+        let mut paths = lock(&self.paths);
+        if paths.get(&wd).is_none_or(|(_, watched)| watched != abs) {
+            return;
+        }
+        let Some((descriptor, _)) = paths.remove(&wd) else {
+            return;
+        };
+        drop(paths);
+        // The kernel drops the watch of a deleted directory by itself: an error only says so.
+        let _ = self.watches.remove(descriptor);
+    }
+
+    /// Removes every watch.
+    pub(crate) fn remove_all(&mut self) {
+        let all: Vec<WatchDescriptor> = lock(&self.paths)
+            .drain()
+            .map(|(_, (descriptor, _))| descriptor)
+            .collect();
+        for descriptor in all {
+            let _ = self.watches.remove(descriptor);
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        // Closing the pipe's write end wakes the reader, which then ends.
+        drop(self.stop.take());
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The reading side, on its own thread.
+struct Reader {
+    inotify: Inotify,
+    paths: Paths,
+    hints: Arc<Hints>,
+    target: PathBuf,
+    kind: TargetKind,
+}
+
+impl Reader {
+    fn run(mut self, stopped: &OwnedFd) {
+        let mut buffer = vec![0; 64 * 1024];
+        loop {
+            let mut descriptors = [
+                rustix::event::PollFd::new(&self.inotify, rustix::event::PollFlags::IN),
+                rustix::event::PollFd::new(stopped, rustix::event::PollFlags::IN),
+            ];
+            match rustix::event::poll(&mut descriptors, None) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot wait for inotify events");
+                    return;
+                }
+            }
+            if !descriptors[1].revents().is_empty() {
+                return;
+            }
+            loop {
+                match self.inotify.read_events(&mut buffer) {
+                    Ok(events) => {
+                        let paths = lock(&self.paths);
+                        let mut ended = Vec::new();
+                        for event in events {
+                            self.hint(
+                                &paths,
+                                event.wd.get_watch_descriptor_id(),
+                                event.mask,
+                                event.name,
+                                &mut ended,
+                            );
+                        }
+                        drop(paths);
+                        if !ended.is_empty() {
+                            let mut paths = lock(&self.paths);
+                            for wd in ended {
+                                paths.remove(&wd);
+                            }
+                        }
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot read inotify events, rescanning");
+                        self.hints.rescan(RescanReason::BackendError);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Hands one event to the hints; records watches the kernel ended.
+    fn hint(
+        &self,
+        paths: &HashMap<i32, (WatchDescriptor, PathBuf)>,
+        wd: i32,
+        mask: EventMask,
+        name: Option<&OsStr>,
+        ended: &mut Vec<i32>,
+    ) {
+        tracing::trace!(wd, ?mask, ?name, "inotify event");
+        if mask.contains(EventMask::Q_OVERFLOW) {
+            self.hints.rescan(RescanReason::Overflow);
+            return;
+        }
+        if mask.contains(EventMask::IGNORED) {
+            ended.push(wd);
+            return;
+        }
+        let Some((_, watched)) = paths.get(&wd) else {
+            return;
+        };
+        let path = match name {
+            Some(name) => watched.join(name),
+            None => watched.clone(),
+        };
+        if !is_relevant(&path, &self.target, self.kind) {
+            return;
+        }
+        let removed = mask.intersects(
+            EventMask::DELETE
+                | EventMask::MOVED_FROM
+                | EventMask::DELETE_SELF
+                | EventMask::MOVE_SELF,
+        );
+        self.hints.touch(path, removed);
+    }
+}
