@@ -86,6 +86,35 @@ pub struct WatchArgs {
     /// containers)
     #[arg(long, value_name = "INTERVAL", value_parser = crate::duration::parse_interval, num_args = 0..=1, default_missing_value = "1s")]
     pub poll: Option<Duration>,
+
+    /// File content in created and updated events: none, the whole file, or only what was
+    /// appended since the file's previous event (truncation and rotation are flagged)
+    #[arg(long, value_enum, default_value = "none")]
+    pub content: ContentArg,
+
+    /// Carry content as UTF-8 text (the default); bytes that are not UTF-8 are an error on the
+    /// event
+    #[arg(long, conflicts_with = "binary")]
+    pub text: bool,
+
+    /// Carry content as base64 bytes
+    #[arg(long)]
+    pub binary: bool,
+
+    /// The most content one event carries (like 4096, 64K, 1M)
+    #[arg(long, value_name = "BYTES", value_parser = crate::size::parse, default_value = "1M")]
+    pub max_content: u64,
+}
+
+/// What content events carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ContentArg {
+    /// No content
+    None,
+    /// The whole file
+    Full,
+    /// Only the bytes appended since the file's previous event (`tail -F`)
+    Appended,
 }
 
 /// Where and how commands are written; shared by `apply` and `write`.

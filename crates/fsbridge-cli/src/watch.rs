@@ -3,11 +3,11 @@
 use std::io::{self, Write as _};
 
 use anyhow::Context as _;
-use fsbridge::{Monitor, TargetKind, WatchError};
+use fsbridge::{ContentMode, Encoding, Monitor, TargetKind, WatchError};
 use futures::{FutureExt as _, StreamExt as _};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::args::WatchArgs;
+use crate::args::{ContentArg, WatchArgs};
 use crate::exit;
 use crate::output::{self, Format};
 
@@ -24,6 +24,19 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     }
     if let Some(interval) = args.poll {
         builder = builder.with_poll(interval);
+    }
+    let mode = match args.content {
+        ContentArg::None => None,
+        ContentArg::Full => Some(ContentMode::Full),
+        ContentArg::Appended => Some(ContentMode::Appended),
+    };
+    if let Some(mode) = mode {
+        let encoding = if args.binary {
+            Encoding::Binary
+        } else {
+            Encoding::Text
+        };
+        builder = builder.with_content(mode, encoding, args.max_content);
     }
     // Listening before anything else: a signal right at start must not kill the process.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;

@@ -1,7 +1,7 @@
 //! `fsbridge watch` as a user runs it: the real binary, real directories, real signals.
 
 use std::fs;
-use std::io::{BufRead as _, BufReader, Read as _};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
@@ -329,4 +329,37 @@ fn poll_interval_of_zero_is_refused() {
 
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("too short to poll"));
+}
+
+#[test]
+fn appended_content_of_a_log_as_a_bot_would_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "old line\n").unwrap();
+    let running = Running::start(&[
+        "watch",
+        "--json",
+        "--content",
+        "appended",
+        "--max-content",
+        "64K",
+        arg(&log),
+    ]);
+
+    running.next_json();
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"new line\n")
+        .unwrap();
+    let updated = running.until(|value| value["event"] == "file_updated");
+    running.signal("TERM");
+    running.finish();
+
+    let last = updated.last().unwrap();
+    assert_eq!(last["content_mode"], "appended");
+    assert_eq!(last["encoding"], "text");
+    assert_eq!(last["offset"], 9);
+    assert_eq!(last["content"], "new line\n");
 }

@@ -82,6 +82,81 @@ impl RescanReason {
     }
 }
 
+/// Which part of a file an event's content holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContentMode {
+    /// The whole file.
+    Full,
+    /// Only the bytes added since the last event for the file (`tail -F`).
+    Appended,
+}
+
+impl ContentMode {
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Full => "full",
+            Self::Appended => "appended",
+        }
+    }
+}
+
+/// How content is carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    /// UTF-8 text; bytes that are not UTF-8 are an error on the event, never replaced.
+    Text,
+    /// Any bytes (base64 on the wire).
+    Binary,
+}
+
+impl Encoding {
+    /// The name used on the wire: `text` or `base64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Binary => "base64",
+        }
+    }
+}
+
+/// Why appended content starts again at the beginning of the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reset {
+    /// The file became shorter (`copytruncate`, `> file`).
+    Truncated,
+    /// Another file took its name (rotation by rename, an atomic save).
+    Replaced,
+}
+
+impl Reset {
+    /// The lowercase name used on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::Replaced => "replaced",
+        }
+    }
+}
+
+/// Content carried by a file event, when the monitor was asked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Content {
+    /// Which part of the file this is.
+    pub mode: ContentMode,
+    /// How it is carried.
+    pub encoding: Encoding,
+    /// The byte offset in the file where `data` starts.
+    pub offset: u64,
+    /// The bytes, or why they could not be given (not UTF-8 with [`Encoding::Text`], or the
+    /// file could not be read).
+    pub data: Result<Vec<u8>, String>,
+    /// Whether `data` stops short of the event's size because of the content limit.
+    pub cut: bool,
+    /// Why appended content starts again at offset 0, if it does.
+    pub reset: Option<Reset>,
+}
+
 /// What happened, with the details that depend on the kind of change.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -170,6 +245,9 @@ pub struct Event {
     pub path: PathBuf,
     /// When fsbridge observed the change (not when the kernel saw it).
     pub time: SystemTime,
+    /// The file's content, for `file_created`, `file_updated` and the `target_appeared` of a file
+    /// target, when the monitor was asked for it (see `MonitorBuilder::with_content`).
+    pub content: Option<Content>,
 }
 
 impl Event {
@@ -179,6 +257,7 @@ impl Event {
             kind,
             path: path.into(),
             time: SystemTime::now(),
+            content: None,
         }
     }
 

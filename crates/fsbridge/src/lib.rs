@@ -74,6 +74,7 @@
 )]
 
 mod backend;
+mod content;
 mod error;
 mod event;
 mod index;
@@ -84,8 +85,11 @@ mod scan;
 pub mod wire;
 mod writer;
 
+pub use content::DEFAULT_MAX_CONTENT;
 pub use error::WatchError;
-pub use event::{Event, EventKind, FileType, RescanReason, TargetKind};
+pub use event::{
+    Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason, Reset, TargetKind,
+};
 pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};
 pub use writer::{
     DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, WriteCommand, WriteError, WriteErrorKind, WriteOp,

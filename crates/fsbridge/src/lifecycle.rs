@@ -16,7 +16,7 @@
 //! replayable.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::backend::{Batch, Hints, Native};
+use crate::content::{self, ContentOptions};
 use crate::event::{Event, EventKind, FileType, TargetKind};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::Chunk;
@@ -77,6 +78,10 @@ pub(crate) struct Lifecycle {
     /// Whether the warning that the target is of the other kind was given for this state.
     wrong_kind_reported: bool,
     events: Outbox,
+    /// What content file events carry; `None` for none.
+    content: Option<ContentOptions>,
+    /// The last bytes of each file's latest content, to notice rewrites (content only).
+    tails: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
 }
 
 /// How many events travel to the stream together: one wake-up of the consumer for many events
@@ -117,6 +122,7 @@ impl Lifecycle {
         hints: Arc<Hints>,
         settle: Duration,
         events: mpsc::Sender<Chunk>,
+        content: Option<ContentOptions>,
     ) -> Self {
         Self {
             target,
@@ -132,6 +138,8 @@ impl Lifecycle {
                 sender: events,
                 chunk: RefCell::new(Vec::new()),
             },
+            content,
+            tails: RefCell::default(),
         }
     }
 
@@ -294,6 +302,7 @@ impl Lifecycle {
                         self.emit(Change::Updated {
                             path: Vec::new(),
                             entry: now,
+                            previous: before,
                         })?;
                     }
                 }
@@ -341,13 +350,21 @@ impl Lifecycle {
         self.index.insert(b"", entry);
         self.watch_chain();
         let size = (self.kind == TargetKind::File).then_some(entry.size);
-        self.send(Event::now(
+        let mut appeared = Event::now(
             EventKind::TargetAppeared {
                 kind: self.kind,
                 size,
             },
             &self.target,
-        ))?;
+        );
+        if let Some(options) = self.content
+            && entry.kind == Kind::File(FileType::Regular)
+        {
+            let (content, tail) = content::read(options, &self.target, &entry, None, None);
+            appeared.content = Some(content);
+            self.tails.borrow_mut().insert(Vec::new(), tail);
+        }
+        self.send(appeared)?;
         self.index_contents(entry);
         self.emit_contents()
     }
@@ -470,7 +487,37 @@ impl Lifecycle {
     }
 
     fn emit(&self, change: Change) -> Result<(), Closed> {
-        self.send(to_event(&self.target, change))
+        let content = self.content.and_then(|options| {
+            let (path, entry, previous) = match &change {
+                Change::Created { path, entry } => (path, entry, None),
+                Change::Updated {
+                    path,
+                    entry,
+                    previous,
+                } => (path, entry, Some(previous)),
+                Change::Moved { .. } | Change::Deleted { .. } => return None,
+            };
+            if entry.kind != Kind::File(FileType::Regular) {
+                return None;
+            }
+            let abs = scan::absolute(&self.target, path);
+            let mut tails = self.tails.borrow_mut();
+            let (content, tail) = content::read(
+                options,
+                &abs,
+                entry,
+                previous,
+                tails.get(path).map(Vec::as_slice),
+            );
+            tails.insert(path.clone(), tail);
+            Some(content)
+        });
+        if let Change::Deleted { path, .. } = &change {
+            self.tails.borrow_mut().remove(path);
+        }
+        let mut event = to_event(&self.target, change);
+        event.content = content;
+        self.send(event)
     }
 
     fn send(&self, event: Event) -> Result<(), Closed> {
@@ -497,7 +544,7 @@ fn to_event(target: &Path, change: Change) -> Event {
             },
             path,
         ),
-        Change::Updated { path, entry } => (
+        Change::Updated { path, entry, .. } => (
             EventKind::FileUpdated {
                 size: entry.size,
                 file_type: file_type(&entry),

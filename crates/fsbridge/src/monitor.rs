@@ -16,8 +16,9 @@ use notify::{RecommendedWatcher, RecursiveMode, Watcher as _};
 use tokio::sync::mpsc;
 
 use crate::backend::{Hints, Native};
+use crate::content::ContentOptions;
 use crate::error::WatchError;
-use crate::event::{Event, EventKind, RescanReason, TargetKind};
+use crate::event::{ContentMode, Encoding, Event, EventKind, RescanReason, TargetKind};
 use crate::lifecycle::{Lifecycle, Source};
 
 /// Events travel from the monitor's thread to the stream in chunks.
@@ -41,6 +42,7 @@ pub struct MonitorBuilder {
     raw: bool,
     capacity: usize,
     hint_capacity: usize,
+    content: Option<ContentOptions>,
     #[cfg(feature = "fault-injection")]
     fault_seed: Option<u64>,
 }
@@ -57,6 +59,7 @@ impl MonitorBuilder {
             raw: false,
             capacity: 1024,
             hint_capacity: 65_536,
+            content: None,
             #[cfg(feature = "fault-injection")]
             fault_seed: None,
         }
@@ -127,6 +130,20 @@ impl MonitorBuilder {
         self
     }
 
+    /// Makes created and updated file events carry content: the whole file
+    /// ([`ContentMode::Full`]) or the bytes appended since the file's previous event
+    /// ([`ContentMode::Appended`], with truncation and replacement detected), as UTF-8 text or
+    /// bytes, at most `max` bytes per event. Default: no content.
+    #[must_use]
+    pub fn with_content(mut self, mode: ContentMode, encoding: Encoding, max: u64) -> Self {
+        self.content = Some(ContentOptions {
+            mode,
+            encoding,
+            max,
+        });
+        self
+    }
+
     /// Loses random windows of native hints, each followed by an overflow, as an overflowing
     /// kernel queue would: for testing the recovery. Only with the `fault-injection` feature.
     #[cfg(feature = "fault-injection")]
@@ -189,6 +206,7 @@ impl MonitorBuilder {
             Arc::clone(&hints),
             self.settle,
             sender,
+            self.content,
         );
         let initial = self.initial;
         std::thread::Builder::new()

@@ -27,6 +27,8 @@ pub(crate) enum Change {
     Updated {
         path: Vec<u8>,
         entry: Entry,
+        /// The file as the previous event described it.
+        previous: Entry,
     },
     Moved {
         from: Vec<u8>,
@@ -672,8 +674,13 @@ impl Emitter<'_> {
         if before.kind.is_dir() || (before.id == entry.id && !before.content_differs(&entry)) {
             return;
         }
+        let previous = *before;
         self.index.insert(&path, entry);
-        self.outcome.changes.push(Change::Updated { path, entry });
+        self.outcome.changes.push(Change::Updated {
+            path,
+            entry,
+            previous,
+        });
         if entry.links > 1 {
             self.update_other_names(entry);
         }
@@ -687,9 +694,14 @@ impl Emitter<'_> {
                 continue;
             };
             if before.content_differs(&entry) {
+                let previous = *before;
                 self.watches.watch_file(&scan::absolute(self.root, &path));
                 self.index.insert(&path, entry);
-                self.outcome.changes.push(Change::Updated { path, entry });
+                self.outcome.changes.push(Change::Updated {
+                    path,
+                    entry,
+                    previous,
+                });
             }
         }
     }

@@ -15,6 +15,13 @@
 //! | `file_type` | `file_*` events | present only when the entry is not a regular file: `symlink`, `fifo`, `socket` or `device` |
 //! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
 //! | `paths` | `raw` | the paths the backend named |
+//! | `content_mode` | with content | `full` (the whole file) or `appended` (bytes added since the file's previous event) |
+//! | `encoding` | with content | `text` (UTF-8) or `base64` |
+//! | `offset` | with content | the byte offset in the file where `content` starts |
+//! | `content` | with content | the bytes, as text or base64 |
+//! | `content_error` | with content, instead of `content` | why there is none: not UTF-8 (with `text`), or the file could not be read |
+//! | `content_cut` | with content | `true` when the content stops short of `size` because of the limit |
+//! | `reset` | with appended content | `truncated` or `replaced` when reading started again at 0 |
 //! | `time` | all | when fsbridge observed the change: Unix seconds with microseconds |
 //!
 //! # Paths that are not UTF-8
@@ -38,7 +45,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::event::{Event, EventKind, FileType};
+use crate::event::{Content, Encoding, Event, EventKind, FileType};
 
 /// Seconds since the Unix epoch with microsecond precision.
 fn unix_seconds(time: SystemTime) -> f64 {
@@ -69,6 +76,31 @@ fn serialize_path<M: SerializeMap>(
         bytes_key,
         &base64::engine::general_purpose::STANDARD.encode(bytes),
     )
+}
+
+fn serialize_content<M: SerializeMap>(map: &mut M, content: &Content) -> Result<(), M::Error> {
+    map.serialize_entry("content_mode", content.mode.as_str())?;
+    map.serialize_entry("encoding", content.encoding.as_str())?;
+    map.serialize_entry("offset", &content.offset)?;
+    match &content.data {
+        Ok(bytes) => match content.encoding {
+            Encoding::Text => {
+                map.serialize_entry("content", &String::from_utf8_lossy(bytes))?;
+            }
+            Encoding::Binary => map.serialize_entry(
+                "content",
+                &base64::engine::general_purpose::STANDARD.encode(bytes),
+            )?,
+        },
+        Err(message) => map.serialize_entry("content_error", message)?,
+    }
+    if content.cut {
+        map.serialize_entry("content_cut", &true)?;
+    }
+    if let Some(reset) = content.reset {
+        map.serialize_entry("reset", reset.as_str())?;
+    }
+    Ok(())
 }
 
 fn serialize_file_type<M: SerializeMap>(map: &mut M, file_type: FileType) -> Result<(), M::Error> {
@@ -134,6 +166,9 @@ impl Serialize for Event {
             | EventKind::DirMoved { .. }
             | EventKind::DirDeleted => {}
         }
+        if let Some(content) = &self.content {
+            serialize_content(&mut map, content)?;
+        }
         map.serialize_entry("time", &unix_seconds(self.time))?;
         map.end()
     }
@@ -153,6 +188,7 @@ mod tests {
             kind,
             path: PathBuf::from(path),
             time: UNIX_EPOCH + Duration::from_micros(1_764_770_000_123_456),
+            content: None,
         }
     }
 

@@ -1,0 +1,121 @@
+//! Reading the content that file events carry, when asked for.
+//!
+//! The bytes read never go past the size the event reports, so that a file being written while
+//! it is read gives content consistent with that size: at most a shorter read, never half of a
+//! later write. For appended content, the previous event's size is where reading starts, unless
+//! the file shrank (truncated) or is another file now (replaced): then it starts again at 0.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+use std::path::Path;
+
+use crate::event::{Content, ContentMode, Encoding, Reset};
+use crate::index::Entry;
+
+/// The default limit of [`ContentOptions::max`]: 1 MiB.
+pub const DEFAULT_MAX_CONTENT: u64 = 1024 * 1024;
+
+/// What content file events carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ContentOptions {
+    pub(crate) mode: ContentMode,
+    pub(crate) encoding: Encoding,
+    /// At most this many bytes per event.
+    pub(crate) max: u64,
+}
+
+/// How many bytes before the appended part are kept and compared, to notice a file that was
+/// truncated and written past its old size again between two events.
+const TAIL: u64 = 32;
+
+/// The content of the file at `abs`, now described by `entry`, for an event; `previous` is the
+/// file as the last event described it (`None` for a file new to the stream), and `tail` the
+/// last bytes that event's content ended with. Returns the content and the tail to keep.
+pub(crate) fn read(
+    options: ContentOptions,
+    abs: &Path,
+    entry: &Entry,
+    previous: Option<&Entry>,
+    tail: Option<&[u8]>,
+) -> (Content, Vec<u8>) {
+    let (mut offset, mut reset) = match (options.mode, previous) {
+        (ContentMode::Full, _) | (ContentMode::Appended, None) => (0, None),
+        (ContentMode::Appended, Some(previous)) if previous.id != entry.id => {
+            (0, Some(Reset::Replaced))
+        }
+        (ContentMode::Appended, Some(previous)) if entry.size < previous.size => {
+            (0, Some(Reset::Truncated))
+        }
+        (ContentMode::Appended, Some(previous)) => (previous.size, None),
+    };
+    // The bytes just before the appended part must be those the previous content ended with;
+    // if not, the file was rewritten (truncated, then written past its old size).
+    if offset > 0
+        && let Some(tail) = tail
+    {
+        let overlap = u64::try_from(tail.len()).unwrap_or(0).min(offset);
+        let before = read_range(abs, offset - overlap, overlap).unwrap_or_default();
+        if before != tail[tail.len() - usize::try_from(overlap).unwrap_or(0)..] {
+            (offset, reset) = (0, Some(Reset::Truncated));
+        }
+    }
+    let wanted = entry.size.saturating_sub(offset);
+    let length = wanted.min(options.max);
+    let cut = wanted > options.max;
+
+    let bytes = read_range(abs, offset, length);
+    let end = offset
+        + bytes
+            .as_ref()
+            .map_or(0, |bytes| u64::try_from(bytes.len()).unwrap_or(0));
+    let kept = end.min(TAIL);
+    let new_tail = read_range(abs, end - kept, kept).unwrap_or_default();
+    let data = bytes.and_then(|bytes| match options.encoding {
+        Encoding::Binary => Ok(bytes),
+        Encoding::Text => as_text(bytes, offset, cut),
+    });
+    let content = Content {
+        mode: options.mode,
+        encoding: options.encoding,
+        offset,
+        data,
+        cut,
+        reset,
+    };
+    (content, new_tail)
+}
+
+/// Up to `length` bytes of `abs` from `offset`: fewer if the file shrank meanwhile.
+fn read_range(abs: &Path, offset: u64, length: u64) -> Result<Vec<u8>, String> {
+    let file =
+        File::open(abs).map_err(|error| format!("cannot read {}: {error}", abs.display()))?;
+    let mut bytes = vec![0; usize::try_from(length).unwrap_or(usize::MAX)];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        let at = offset + u64::try_from(filled).unwrap_or(u64::MAX);
+        match file.read_at(&mut bytes[filled..], at) {
+            Ok(0) => break,
+            Ok(read) => filled += read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(format!("cannot read {}: {error}", abs.display())),
+        }
+    }
+    bytes.truncate(filled);
+    Ok(bytes)
+}
+
+/// `bytes` checked as UTF-8. A character split by the content limit is left out rather than
+/// reported as an error: the content was cut there anyway, and `cut` says so.
+fn as_text(mut bytes: Vec<u8>, offset: u64, cut: bool) -> Result<Vec<u8>, String> {
+    match std::str::from_utf8(&bytes) {
+        Ok(_) => Ok(bytes),
+        Err(error) if cut && error.error_len().is_none() => {
+            bytes.truncate(error.valid_up_to());
+            Ok(bytes)
+        }
+        Err(error) => Err(format!(
+            "not UTF-8 at byte {}",
+            offset + u64::try_from(error.valid_up_to()).unwrap_or(u64::MAX)
+        )),
+    }
+}

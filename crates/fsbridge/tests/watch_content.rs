@@ -1,0 +1,128 @@
+//! File content in events: the whole file, or only what was appended (`tail -F`), with
+//! truncation and replacement noticed; text or bytes; cut at a limit.
+
+mod support;
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use fsbridge::{Content, ContentMode, Encoding, Event, EventKind, Reset, TargetKind};
+use support::{Backend, Watch};
+
+fn content(event: &Event) -> &Content {
+    event
+        .content
+        .as_ref()
+        .unwrap_or_else(|| panic!("no content: {event:?}"))
+}
+
+fn text(event: &Event) -> String {
+    String::from_utf8(content(event).data.clone().expect("content")).unwrap()
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+fn is_update(event: &Event) -> bool {
+    matches!(event.kind, EventKind::FileUpdated { .. })
+}
+
+on_both_backends! {
+    async fn appended_content_is_what_was_added_and_starts_over_after_truncation_or_rotation(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        fs::write(&log, "first\n").unwrap();
+        let builder = backend
+            .builder(&log)
+            .with_kind(TargetKind::File)
+            .with_content(ContentMode::Appended, Encoding::Text, 1024);
+        let mut watch = Watch::start(&log, builder).await;
+
+        append(&log, b"second\n");
+        let appended = watch.until(is_update).await;
+        fs::OpenOptions::new().write(true).truncate(true).open(&log).unwrap();
+        append(&log, b"after copytruncate, longer than before\n");
+        // The truncation and the write may land in one batch or two: either way the content
+        // says that reading started over, and adds up to the new file.
+        let truncated = watch.until(|event| is_update(event) && matches!(event.kind, EventKind::FileUpdated { size: 39, .. })).await;
+        fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        fs::write(dir.path().join("new"), "rotated\n").unwrap();
+        fs::rename(dir.path().join("new"), &log).unwrap();
+        let rotated = watch.until(is_update).await;
+
+        let appended = appended.last().unwrap();
+        assert_eq!((text(appended), content(appended).offset, content(appended).reset), ("second\n".into(), 6, None));
+        let texts: String = truncated.iter().map(text).collect();
+        assert_eq!(texts, "after copytruncate, longer than before\n");
+        assert_eq!(content(&truncated[0]).offset, 0);
+        assert!(truncated.iter().any(|event| content(event).reset == Some(Reset::Truncated)), "{truncated:#?}");
+        let rotated = rotated.last().unwrap();
+        assert_eq!((text(rotated), content(rotated).reset), ("rotated\n".into(), Some(Reset::Replaced)));
+    }
+
+    async fn full_content_comes_with_created_and_updated_files(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = backend
+            .builder(dir.path())
+            .with_kind(TargetKind::Dir)
+            .with_content(ContentMode::Full, Encoding::Text, 1024);
+        let mut watch = Watch::start(dir.path(), builder).await;
+
+        fs::write(dir.path().join("note"), "hello").unwrap();
+        let created = watch.until(|event| matches!(event.kind, EventKind::FileCreated { .. })).await;
+        append(&dir.path().join("note"), b" world");
+        let updated = watch.until(is_update).await;
+
+        assert_eq!(text(created.last().unwrap()), "hello");
+        assert_eq!(text(updated.last().unwrap()), "hello world");
+        assert_eq!(content(updated.last().unwrap()).offset, 0);
+    }
+}
+
+#[tokio::test]
+async fn binary_content_is_base64_on_the_wire_and_text_refuses_invalid_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    let text_builder = fsbridge::Monitor::builder(dir.path())
+        .with_kind(TargetKind::Dir)
+        .with_content(ContentMode::Full, Encoding::Text, 1024);
+    let mut text_watch = Watch::start(dir.path(), text_builder).await;
+    let binary_builder = fsbridge::Monitor::builder(dir.path())
+        .with_kind(TargetKind::Dir)
+        .with_content(ContentMode::Full, Encoding::Binary, 1024);
+    let mut binary_watch = Watch::start(dir.path(), binary_builder).await;
+
+    fs::write(dir.path().join("blob"), b"\x00\xffok").unwrap();
+    let as_text = text_watch.settle_on_disk().await;
+    let as_binary = binary_watch.settle_on_disk().await;
+
+    let text_line: serde_json::Value = serde_json::to_value(as_text.last().unwrap()).unwrap();
+    assert_eq!(text_line["content_error"], "not UTF-8 at byte 1");
+    assert!(text_line.get("content").is_none());
+    let binary_line: serde_json::Value = serde_json::to_value(as_binary.last().unwrap()).unwrap();
+    assert_eq!(binary_line["encoding"], "base64");
+    assert_eq!(binary_line["content"], "AP9vaw==");
+}
+
+#[tokio::test]
+async fn content_is_cut_at_the_limit_without_splitting_a_character() {
+    let dir = tempfile::tempdir().unwrap();
+    let builder = fsbridge::Monitor::builder(dir.path())
+        .with_kind(TargetKind::Dir)
+        .with_content(ContentMode::Full, Encoding::Text, 4);
+    let mut watch = Watch::start(dir.path(), builder).await;
+
+    fs::write(dir.path().join("accents"), "abcé and more").unwrap();
+    let events = watch.settle_on_disk().await;
+
+    let content = content(events.last().unwrap());
+    assert!(content.cut);
+    assert_eq!(content.data.as_deref().unwrap(), b"abc");
+}
