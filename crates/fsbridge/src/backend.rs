@@ -38,6 +38,10 @@ struct Pending {
     /// Paths whose entry was deleted or renamed away: whatever is there now is another entry,
     /// even if it has the same inode number (inode numbers are reused at once).
     removed: HashSet<PathBuf>,
+    /// Paths renamed into, and away from, a watched directory: where a creation or a deletion
+    /// that is not a move within the tree came from.
+    moved_in: HashSet<PathBuf>,
+    moved_out: HashSet<PathBuf>,
     rescan: Option<RescanReason>,
     /// When the oldest pending hint arrived: the settle window counts from there.
     since: Option<Instant>,
@@ -82,11 +86,26 @@ impl Fault {
     }
 }
 
+/// What a hint says happened at its path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Touch {
+    /// Something changed there.
+    Changed,
+    /// The entry there was deleted or renamed away.
+    Removed,
+    /// An entry was renamed to there.
+    MovedIn,
+    /// The entry there was renamed away.
+    MovedOut,
+}
+
 /// What the reconciler takes from [`Hints`] at once.
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) paths: Vec<PathBuf>,
     pub(crate) removed: HashSet<PathBuf>,
+    pub(crate) moved_in: HashSet<PathBuf>,
+    pub(crate) moved_out: HashSet<PathBuf>,
     pub(crate) rescan: Option<RescanReason>,
     /// The polling interval elapsed: compare the whole tree.
     pub(crate) poll: bool,
@@ -118,9 +137,9 @@ impl Hints {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Records that something happened at `path`; `removed` says that the entry there was
-    /// deleted or renamed away.
-    pub(crate) fn touch(&self, path: PathBuf, removed: bool) {
+    /// Records that something happened at `path`.
+    pub(crate) fn touch(&self, path: PathBuf, touch: Touch) {
+        let removed = matches!(touch, Touch::Removed | Touch::MovedOut);
         let mut pending = self.lock();
         // Only the first hint of a batch wakes the reconciler: after it, the reconciler sleeps
         // until the settle window ends anyway, and waking it for every hint of a burst would
@@ -137,6 +156,16 @@ impl Hints {
         // reused inode number would hide a replaced directory.
         if removed && pending.removed.len() < self.capacity {
             pending.removed.insert(path.clone());
+        }
+        let moves = match touch {
+            Touch::MovedIn => Some(&mut pending.moved_in),
+            Touch::MovedOut => Some(&mut pending.moved_out),
+            Touch::Changed | Touch::Removed => None,
+        };
+        if let Some(moves) = moves
+            && moves.len() < self.capacity
+        {
+            moves.insert(path.clone());
         }
         if pending.rescan.is_none() {
             if pending.paths.len() >= self.capacity {
@@ -231,6 +260,8 @@ impl Hints {
                 .map(PathBuf::from)
                 .collect(),
             removed: std::mem::take(&mut pending.removed),
+            moved_in: std::mem::take(&mut pending.moved_in),
+            moved_out: std::mem::take(&mut pending.moved_out),
             rescan,
             poll: false,
         })

@@ -139,6 +139,25 @@ impl Reset {
     }
 }
 
+/// Where a creation or a deletion came from, when the backend knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Cause {
+    /// The entry was renamed into the tree from outside it.
+    MovedIn,
+    /// The entry was renamed out of the tree.
+    MovedOut,
+}
+
+impl Cause {
+    /// The name used on the wire: `moved_in` or `moved_out`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MovedIn => "moved_in",
+            Self::MovedOut => "moved_out",
+        }
+    }
+}
+
 /// Content carried by a file event, when the monitor was asked for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Content {
@@ -248,6 +267,9 @@ pub struct Event {
     /// The file's content, for `file_created`, `file_updated` and the `target_appeared` of a file
     /// target, when the monitor was asked for it (see `MonitorBuilder::with_content`).
     pub content: Option<Content>,
+    /// For a creation or deletion that was really a rename across the tree's boundary: which
+    /// way. Only the native backend knows; polling never says.
+    pub cause: Option<Cause>,
 }
 
 impl Event {
@@ -258,6 +280,7 @@ impl Event {
             path: path.into(),
             time: SystemTime::now(),
             content: None,
+            cause: None,
         }
     }
 

@@ -88,7 +88,8 @@ mod writer;
 pub use content::DEFAULT_MAX_CONTENT;
 pub use error::WatchError;
 pub use event::{
-    Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason, Reset, TargetKind,
+    Cause, Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason, Reset,
+    TargetKind,
 };
 pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};
 pub use writer::{

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
-use crate::backend::{Batch, Hints, Native};
+use crate::backend::{Batch, Hints, Native, Touch};
 use crate::content::{self, ContentOptions};
-use crate::event::{Event, EventKind, FileType, TargetKind};
+use crate::event::{Cause, Event, EventKind, FileType, TargetKind};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::Chunk;
 use crate::reconcile::{self, Change};
@@ -80,6 +80,9 @@ pub(crate) struct Lifecycle {
     events: Outbox,
     /// What content file events carry; `None` for none.
     content: Option<ContentOptions>,
+    /// This batch's paths renamed into and out of watched directories (relative).
+    moved_in: HashSet<Vec<u8>>,
+    moved_out: HashSet<Vec<u8>>,
     /// The last bytes of each file's latest content, to notice rewrites (content only).
     tails: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
 }
@@ -140,6 +143,8 @@ impl Lifecycle {
             },
             content,
             tails: RefCell::default(),
+            moved_in: HashSet::new(),
+            moved_out: HashSet::new(),
         }
     }
 
@@ -262,6 +267,14 @@ impl Lifecycle {
             .removed
             .iter()
             .any(|path| self.target.starts_with(path));
+        self.moved_in = self
+            .relative(batch.moved_in.iter().cloned())
+            .into_iter()
+            .collect();
+        self.moved_out = self
+            .relative(batch.moved_out.iter().cloned())
+            .into_iter()
+            .collect();
         // Said first, so that a consumer knows the events that follow come from a rescan.
         if let Some(reason) = batch.rescan {
             tracing::debug!(reason = reason.as_str(), "rescanning after lost hints");
@@ -435,7 +448,7 @@ impl Lifecycle {
         self.chain = chain;
         // Something may have appeared between looking and watching: look again.
         if !self.index.contains(b"") {
-            self.hints.touch(self.target.clone(), false);
+            self.hints.touch(self.target.clone(), Touch::Changed);
         }
     }
 
@@ -515,13 +528,40 @@ impl Lifecycle {
         if let Change::Deleted { path, .. } = &change {
             self.tails.borrow_mut().remove(path);
         }
+        let cause = match &change {
+            Change::Created { path, .. } if at_or_below_any(path, &self.moved_in) => {
+                Some(Cause::MovedIn)
+            }
+            Change::Deleted { path, .. } if at_or_below_any(path, &self.moved_out) => {
+                Some(Cause::MovedOut)
+            }
+            _ => None,
+        };
         let mut event = to_event(&self.target, change);
         event.content = content;
+        event.cause = cause;
         self.send(event)
     }
 
     fn send(&self, event: Event) -> Result<(), Closed> {
         self.events.push(event)
+    }
+}
+
+/// Whether `path` or one of its ancestors is in `set`.
+fn at_or_below_any(path: &[u8], set: &HashSet<Vec<u8>>) -> bool {
+    if set.is_empty() {
+        return false;
+    }
+    let mut current = path;
+    loop {
+        if set.contains(current) {
+            return true;
+        }
+        match crate::index::parent(current) {
+            Some(parent) if !parent.is_empty() => current = parent,
+            _ => return false,
+        }
     }
 }
 

@@ -260,3 +260,29 @@ async fn writes_within_the_settle_window_are_one_update() {
         }
     );
 }
+
+#[tokio::test]
+async fn moves_across_the_boundary_say_so_and_plain_ones_do_not() {
+    let outside = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(outside.path().join("pkg/sub")).unwrap();
+    fs::write(outside.path().join("pkg/sub/f"), "1").unwrap();
+    let mut watch = Watch::dir(dir.path()).await;
+
+    fs::rename(outside.path().join("pkg"), dir.path().join("pkg")).unwrap();
+    let moved_in = watch.settle_on_disk().await;
+    fs::write(dir.path().join("plain"), "x").unwrap();
+    fs::remove_file(dir.path().join("plain")).unwrap();
+    fs::write(dir.path().join("made"), "x").unwrap();
+    let plain = watch.settle_on_disk().await;
+    fs::rename(dir.path().join("pkg"), outside.path().join("back")).unwrap();
+    let moved_out = watch.settle_on_disk().await;
+
+    let causes =
+        |events: &[fsbridge::Event]| events.iter().map(|event| event.cause).collect::<Vec<_>>();
+    assert_eq!(causes(&moved_in), [Some(fsbridge::Cause::MovedIn); 3]);
+    assert!(causes(&plain).iter().all(Option::is_none), "{plain:#?}");
+    assert_eq!(causes(&moved_out), [Some(fsbridge::Cause::MovedOut); 3]);
+    let line = serde_json::to_value(&moved_in[0]).unwrap();
+    assert_eq!(line["reason"], "moved_in");
+}

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 
-use super::{Hints, is_relevant};
+use super::{Hints, Touch, is_relevant};
 use crate::event::{RescanReason, TargetKind};
 
 /// What a directory watch reports: every change to its entries, and its own end. Reads and
@@ -216,12 +216,15 @@ impl Reader {
         if !is_relevant(&path, &self.target, self.kind) {
             return;
         }
-        let removed = mask.intersects(
-            EventMask::DELETE
-                | EventMask::MOVED_FROM
-                | EventMask::DELETE_SELF
-                | EventMask::MOVE_SELF,
-        );
-        self.hints.touch(path, removed);
+        let touch = if mask.contains(EventMask::MOVED_TO) {
+            Touch::MovedIn
+        } else if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
+            Touch::MovedOut
+        } else if mask.intersects(EventMask::DELETE | EventMask::DELETE_SELF) {
+            Touch::Removed
+        } else {
+            Touch::Changed
+        };
+        self.hints.touch(path, touch);
     }
 }
