@@ -139,7 +139,10 @@ fn json_lines_start_with_ready_and_sigterm_ends_with_0() {
 
     let ready = running.next_json();
     fs::create_dir(dir.path().join("sub")).unwrap();
-    fs::write(dir.path().join("sub/a.txt"), "hello").unwrap();
+    // Written elsewhere and renamed in, so that it cannot be seen half written.
+    let staged = tempfile::NamedTempFile::new_in(std::env::temp_dir()).unwrap();
+    fs::write(staged.path(), "hello").unwrap();
+    staged.persist(dir.path().join("sub/a.txt")).unwrap();
     let events = running.until(|value| value["event"] == "file_created");
     running.signal("TERM");
     let (code, stderr) = running.finish();

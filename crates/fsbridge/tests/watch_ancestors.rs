@@ -38,7 +38,7 @@ on_both_backends! {
         fs::rename(dir.path().join("gp"), dir.path().join("gp.old")).unwrap();
         fs::rename(dir.path().join("gp.old"), dir.path().join("gp")).unwrap();
         watch.settle_on_disk().await;
-        fs::write(target.join("after"), "x").unwrap();
+        support::put(&target.join("after"), "x");
         let events = watch.settle_on_disk().await;
 
         assert_eq!(summary(&target, &events), ["file_created after"]);

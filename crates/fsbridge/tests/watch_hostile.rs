@@ -131,10 +131,10 @@ on_both_backends! {
 
         fs::remove_file(&path).unwrap();
         fs::create_dir(&path).unwrap();
-        fs::write(path.join("inside"), "x").unwrap();
+        support::put(&path.join("inside"), "x");
         let to_dir = watch.settle_on_disk().await;
         fs::remove_dir_all(&path).unwrap();
-        fs::write(&path, "file again").unwrap();
+        support::put(&path, "file again");
         let to_file = watch.settle_on_disk().await;
 
         assert_eq!(

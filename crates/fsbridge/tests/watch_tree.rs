@@ -228,7 +228,7 @@ async fn directory_recreated_within_one_window_is_watched_again(backend: Backend
     fs::remove_dir_all(&sub).unwrap();
     fs::create_dir(&sub).unwrap();
     watch.settle_on_disk().await;
-    fs::write(sub.join("new"), "2").unwrap();
+    support::put(&sub.join("new"), "2");
     let events = watch.settle_on_disk().await;
 
     assert_eq!(summary(dir.path(), &events), ["file_created d/new"]);

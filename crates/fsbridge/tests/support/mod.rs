@@ -407,6 +407,14 @@ pub async fn next(monitor: &mut Monitor) -> Option<Event> {
     }
 }
 
+/// Creates the file `path` with `contents` in one step (written elsewhere, then renamed in), so
+/// that no watcher can see it half written: for tests that expect exactly one creation.
+pub fn put(path: &Path, contents: &str) {
+    let staged = tempfile::NamedTempFile::new_in(std::env::temp_dir()).expect("temporary file");
+    fs::write(staged.path(), contents).expect("write staged file");
+    staged.persist(path).expect("rename staged file into place");
+}
+
 /// The names of `events` in order, with paths relative to `root`, for readable assertions.
 pub fn summary(root: &Path, events: &[Event]) -> Vec<String> {
     events
