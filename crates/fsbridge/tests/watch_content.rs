@@ -76,7 +76,7 @@ on_both_backends! {
             .with_content(ContentMode::Full, Encoding::Text, 1024);
         let mut watch = Watch::start(dir.path(), builder).await;
 
-        fs::write(dir.path().join("note"), "hello").unwrap();
+        support::put(&dir.path().join("note"), "hello");
         let created = watch.until(|event| matches!(event.kind, EventKind::FileCreated { .. })).await;
         append(&dir.path().join("note"), b" world");
         let updated = watch.until(is_update).await;
@@ -119,7 +119,7 @@ async fn content_is_cut_at_the_limit_without_splitting_a_character() {
         .with_content(ContentMode::Full, Encoding::Text, 4);
     let mut watch = Watch::start(dir.path(), builder).await;
 
-    fs::write(dir.path().join("accents"), "abcé and more").unwrap();
+    support::put(&dir.path().join("accents"), "abcé and more");
     let events = watch.settle_on_disk().await;
 
     let content = content(events.last().unwrap());
