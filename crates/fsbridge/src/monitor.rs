@@ -5,7 +5,7 @@
 //! than the tree changes, that thread waits, hints pile up as a bounded set of paths, and past
 //! the set's bound they become one rescan: memory stays bounded and nothing is lost.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -231,17 +231,7 @@ fn absolute(path: &Path) -> Result<PathBuf, WatchError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut normal = PathBuf::new();
-    for component in joined.components() {
-        match component {
-            Component::ParentDir => {
-                normal.pop();
-            }
-            Component::CurDir => {}
-            other => normal.push(other),
-        }
-    }
-    Ok(normal)
+    Ok(crate::scan::lexically_plain(&joined))
 }
 
 fn start_raw(

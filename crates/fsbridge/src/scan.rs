@@ -7,7 +7,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use crate::index::{self, Entry, FileId};
 
@@ -36,6 +36,21 @@ impl WatchSet for NoWatches {
     fn watch_file(&mut self, _abs: &Path) {}
 
     fn unwatch(&mut self, _abs: &Path) {}
+}
+
+/// `path` with `.` and `..` resolved by their names alone, without looking at the disk.
+pub(crate) fn lexically_plain(path: &Path) -> PathBuf {
+    let mut plain = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                plain.pop();
+            }
+            Component::CurDir => {}
+            other => plain.push(other),
+        }
+    }
+    plain
 }
 
 /// The absolute path of `rel` below `root`.

@@ -53,7 +53,7 @@ pub(crate) fn relative_path(root: &Path, given: &Path) -> Result<PathBuf, WriteE
     let relative = if given.is_absolute() {
         // The root may be given with `.` or `..` in it (`--root /srv/x/../out`): an absolute
         // path under its plain form is inside it too.
-        let plain = lexically_plain(root);
+        let plain = crate::scan::lexically_plain(root);
         given
             .strip_prefix(root)
             .or_else(|_| given.strip_prefix(&plain))
@@ -106,21 +106,6 @@ pub(crate) fn open_root(root: &Path) -> Result<OwnedFd, WriteError> {
         },
         other => WriteError::from_errno(root, other),
     })
-}
-
-/// `path` with `.` and `..` resolved by their names alone, without looking at the disk.
-fn lexically_plain(path: &Path) -> PathBuf {
-    let mut plain = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                plain.pop();
-            }
-            Component::CurDir => {}
-            other => plain.push(other),
-        }
-    }
-    plain
 }
 
 /// `openat2` beneath `root`, retried while the kernel reports a race with `EAGAIN`.
