@@ -317,8 +317,11 @@ pub(crate) struct Native {
     limit_reported: bool,
     /// Directories that could not be watched (watch limit, permissions): polled instead.
     unwatched: BTreeSet<PathBuf>,
-    /// Files with several names, watched themselves.
-    files: HashMap<PathBuf, i32>,
+    /// Files with several names, watched themselves: the kernel has one watch per file, whatever
+    /// name placed it, so the watch is kept by file, with the names in the tree that it serves.
+    files: HashMap<FileId, (i32, Vec<PathBuf>)>,
+    /// The file behind each watched name.
+    names: BTreeMap<PathBuf, FileId>,
 }
 
 impl std::fmt::Debug for Native {
@@ -356,6 +359,7 @@ impl Native {
             limit_reported: false,
             unwatched: BTreeSet::new(),
             files: HashMap::new(),
+            names: BTreeMap::new(),
         })
     }
 
@@ -374,18 +378,82 @@ impl Native {
             self.by_id.remove(&id);
             self.instance.remove(wd, &path);
         }
-        if let Some(wd) = self.files.remove(abs) {
-            self.instance.remove(wd, abs);
+        let names: Vec<PathBuf> = self
+            .names
+            .range::<Path, _>((std::ops::Bound::Included(abs), std::ops::Bound::Unbounded))
+            .map(|(name, _)| name)
+            .take_while(|name| below(name))
+            .cloned()
+            .collect();
+        for name in names {
+            self.unwatch_name(&name);
         }
     }
 
-    /// Drops every watch, so that the next walk places each one again: after lost events no
-    /// watch can be trusted.
+    /// Forgets every watch, so that the next walk places each one again: after lost events no
+    /// watch can be trusted. The kernel's watches stay until [`Native::prune`]: placing a watch
+    /// again on a directory still watched only confirms it.
     pub(crate) fn forget_all(&mut self) {
-        self.instance.remove_all();
         self.files.clear();
+        self.names.clear();
         self.watched.clear();
         self.by_id.clear();
+    }
+
+    /// Removes the kernel's watches that no directory or file holds any more.
+    pub(crate) fn prune(&mut self) {
+        let mut kept: HashSet<i32> = self.watched.values().map(|(_, wd)| *wd).collect();
+        kept.extend(self.files.values().map(|(wd, _)| *wd));
+        self.instance.retain(|wd| kept.contains(&wd));
+    }
+
+    /// Watches an ancestor of the target, for what changes where the target's path leads.
+    pub(crate) fn watch_ancestor(&mut self, abs: &Path, id: FileId) {
+        self.watch(abs, id, inotify::Watched::Ancestor);
+    }
+
+    /// Drops one name of a watched file; the file's watch goes with its last name.
+    fn unwatch_name(&mut self, abs: &Path) {
+        let Some(id) = self.names.remove(abs) else {
+            return;
+        };
+        let Some((wd, names)) = self.files.get_mut(&id) else {
+            return;
+        };
+        names.retain(|name| name != abs);
+        let wd = *wd;
+        // Events must name a path that still leads to the file.
+        if let Some(other) = names.first() {
+            self.instance.point(wd, other);
+        } else {
+            self.files.remove(&id);
+            self.instance.remove_any(wd);
+        }
+    }
+
+    fn watch(&mut self, abs: &Path, id: FileId, watched: inotify::Watched) {
+        if self.watched.get(abs).is_some_and(|(known, _)| *known == id) {
+            return;
+        }
+        // The same directory under another path was renamed here: its watch follows it, and
+        // placing it again below points it at the new path.
+        if let Some(old) = self.by_id.remove(&id) {
+            self.watched.remove(&old);
+        }
+        // Another directory was at this path: its watch goes.
+        if let Some((old_id, old_wd)) = self.watched.remove(abs) {
+            self.by_id.remove(&old_id);
+            self.instance.remove(old_wd, abs);
+        }
+        match self.instance.add(abs, watched) {
+            Ok(wd) => {
+                self.watched.insert(abs.to_path_buf(), (id, wd));
+                self.by_id.insert(id, abs.to_path_buf());
+                self.unwatched.remove(abs);
+            }
+            Err(error) if scan::is_gone(&error) => {}
+            Err(error) => self.cannot_watch(abs, &error),
+        }
     }
 
     /// Whether some directories could not be watched and must be polled.
@@ -427,37 +495,24 @@ fn libc_enospc() -> i32 {
 
 impl WatchSet for Native {
     fn watch_dir(&mut self, abs: &Path, id: FileId) {
-        if self.watched.get(abs).is_some_and(|(known, _)| *known == id) {
-            return;
-        }
-        // The same directory under another path was renamed here: its watch follows it, and
-        // placing it again below points it at the new path.
-        if let Some(old) = self.by_id.remove(&id) {
-            self.watched.remove(&old);
-        }
-        // Another directory was at this path: its watch goes.
-        if let Some((old_id, old_wd)) = self.watched.remove(abs) {
-            self.by_id.remove(&old_id);
-            self.instance.remove(old_wd, abs);
-        }
-        match self.instance.add(abs, true) {
-            Ok(wd) => {
-                self.watched.insert(abs.to_path_buf(), (id, wd));
-                self.by_id.insert(id, abs.to_path_buf());
-                self.unwatched.remove(abs);
-            }
-            Err(error) if scan::is_gone(&error) => {}
-            Err(error) => self.cannot_watch(abs, &error),
-        }
+        self.watch(abs, id, inotify::Watched::Directory);
     }
 
-    fn watch_file(&mut self, abs: &Path) {
-        if self.files.contains_key(abs) {
-            return;
+    fn watch_file(&mut self, abs: &Path, id: FileId) {
+        match self.names.get(abs) {
+            Some(known) if *known == id => return,
+            // Another file took this name.
+            Some(_) => self.unwatch_name(abs),
+            None => {}
         }
-        match self.instance.add(abs, false) {
+        match self.instance.add(abs, inotify::Watched::File) {
             Ok(wd) => {
-                self.files.insert(abs.to_path_buf(), wd);
+                self.names.insert(abs.to_path_buf(), id);
+                self.files
+                    .entry(id)
+                    .or_insert_with(|| (wd, Vec::new()))
+                    .1
+                    .push(abs.to_path_buf());
             }
             // Writes through the file's other names may go unseen; its own directory still
             // reports writes through this name.
@@ -467,9 +522,7 @@ impl WatchSet for Native {
 
     fn unwatch(&mut self, abs: &Path) {
         self.unwatched.remove(abs);
-        if let Some(wd) = self.files.remove(abs) {
-            self.instance.remove(wd, abs);
-        }
+        self.unwatch_name(abs);
         if let Some((id, wd)) = self.watched.remove(abs) {
             self.by_id.remove(&id);
             self.instance.remove(wd, abs);

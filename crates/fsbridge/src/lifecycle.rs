@@ -36,7 +36,7 @@ const FALLBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How the life cycle learns about changes.
 pub(crate) enum Source {
-    Native(Native),
+    Native(Box<Native>),
     Poll(Duration),
 }
 
@@ -47,9 +47,9 @@ impl WatchSet for Source {
         }
     }
 
-    fn watch_file(&mut self, abs: &Path) {
+    fn watch_file(&mut self, abs: &Path, id: FileId) {
         if let Self::Native(native) = self {
-            native.watch_file(abs);
+            native.watch_file(abs, id);
         }
     }
 
@@ -184,6 +184,9 @@ impl Lifecycle {
     fn start(&mut self, initial: bool) -> Result<(), Closed> {
         let present = if let Some(entry) = self.observe_target() {
             self.index.insert(b"", entry);
+            if self.kind == TargetKind::File {
+                self.source.watch_file(&self.target, entry.id);
+            }
             self.index_contents(entry);
             true
         } else {
@@ -307,9 +310,9 @@ impl Lifecycle {
                     }
                 }
                 TargetKind::File => {
-                    if now.links > 1 {
-                        self.source.watch_file(&self.target);
-                    }
+                    // The file itself is watched: a name it gains later outside its directory
+                    // tells its directory nothing.
+                    self.source.watch_file(&self.target, now.id);
                     if before.id != now.id || before.content_differs(&now) {
                         self.index.insert(b"", now);
                         self.emit(Change::Updated {
@@ -322,8 +325,20 @@ impl Lifecycle {
             },
         }
 
+        // A poll while some watches could not be placed tries the ancestors' again too.
+        if full
+            && let Source::Native(native) = &self.source
+            && native.has_unwatched()
+        {
+            self.chain.clear();
+        }
         if ancestor_touched || self.chain.is_empty() {
             self.watch_chain();
+        }
+        if batch.rescan.is_some()
+            && let Source::Native(native) = &mut self.source
+        {
+            native.prune();
         }
         Ok(())
     }
@@ -361,6 +376,9 @@ impl Lifecycle {
 
     fn appear(&mut self, entry: Entry) -> Result<(), Closed> {
         self.index.insert(b"", entry);
+        if self.kind == TargetKind::File {
+            self.source.watch_file(&self.target, entry.id);
+        }
         self.watch_chain();
         let size = (self.kind == TargetKind::File).then_some(entry.size);
         let mut appeared = Event::now(
@@ -391,15 +409,13 @@ impl Lifecycle {
             .collect();
         for (path, entry) in contents {
             self.index.remove(&path);
-            if entry.kind.is_dir() {
+            if entry.kind.is_dir() || entry.links > 1 {
                 self.source.unwatch(&scan::absolute(&self.target, &path));
             }
             self.emit(Change::Deleted { path, entry })?;
         }
         self.index.clear();
-        if self.kind == TargetKind::Dir {
-            self.source.unwatch(&self.target);
-        }
+        self.source.unwatch(&self.target);
         self.send(Event::now(
             EventKind::TargetVanished { kind: self.kind },
             &self.target,
@@ -435,9 +451,18 @@ impl Lifecycle {
                 changed = true;
             }
         }
+        // A file target is watched through its parent: that one needs every event.
+        let parent = self
+            .target
+            .parent()
+            .filter(|_| self.kind == TargetKind::File);
         for new in &chain {
             if !self.chain.contains(new) {
-                native.watch_dir(&new.0, new.1);
+                if Some(new.0.as_path()) == parent {
+                    native.watch_dir(&new.0, new.1);
+                } else {
+                    native.watch_ancestor(&new.0, new.1);
+                }
                 changed = true;
             }
         }

@@ -189,7 +189,7 @@ impl MonitorBuilder {
         }
         let source = match self.poll {
             Some(interval) => Source::Poll(interval),
-            None => Source::Native(Native::new(&target, kind, Arc::clone(&hints))?),
+            None => Source::Native(Box::new(Native::new(&target, kind, Arc::clone(&hints))?)),
         };
         tracing::info!(
             backend = if self.poll.is_some() {

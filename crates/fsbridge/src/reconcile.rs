@@ -623,6 +623,11 @@ impl Emitter<'_> {
             return Step::Wait;
         }
         self.index.rename(&from, &planned.to);
+        if planned.entry.links > 1 && !planned.entry.kind.is_dir() {
+            self.watches.unwatch(&scan::absolute(self.root, &from));
+            self.watches
+                .watch_file(&scan::absolute(self.root, &planned.to), planned.entry.id);
+        }
         self.index.insert(&planned.to, planned.entry);
         if planned.entry.kind.is_dir() {
             self.renamed.push((from.clone(), planned.to.clone()));
@@ -658,7 +663,8 @@ impl Emitter<'_> {
         }
         self.index.insert(path, entry);
         if entry.links > 1 && !entry.kind.is_dir() {
-            self.watches.watch_file(&scan::absolute(self.root, path));
+            self.watches
+                .watch_file(&scan::absolute(self.root, path), entry.id);
         }
         self.outcome.changes.push(Change::Created {
             path: path.to_vec(),
@@ -676,6 +682,13 @@ impl Emitter<'_> {
         }
         let previous = *before;
         self.index.insert(&path, entry);
+        let abs = scan::absolute(self.root, &path);
+        if entry.links > 1 {
+            self.watches.watch_file(&abs, entry.id);
+        } else if previous.links > 1 {
+            // Another file with one name took this one's place.
+            self.watches.unwatch(&abs);
+        }
         self.outcome.changes.push(Change::Updated {
             path,
             entry,
@@ -695,7 +708,8 @@ impl Emitter<'_> {
             };
             if before.content_differs(&entry) {
                 let previous = *before;
-                self.watches.watch_file(&scan::absolute(self.root, &path));
+                self.watches
+                    .watch_file(&scan::absolute(self.root, &path), entry.id);
                 self.index.insert(&path, entry);
                 self.outcome.changes.push(Change::Updated {
                     path,

@@ -18,7 +18,7 @@ pub(crate) trait WatchSet {
 
     /// Called for a file that has several names: a write through a name elsewhere (outside the
     /// tree, or in another directory) reaches only a watch on the file itself.
-    fn watch_file(&mut self, abs: &Path);
+    fn watch_file(&mut self, abs: &Path, id: FileId);
 
     /// Called when a watched directory or file left the tree.
     fn unwatch(&mut self, abs: &Path);
@@ -33,7 +33,7 @@ pub(crate) struct NoWatches;
 impl WatchSet for NoWatches {
     fn watch_dir(&mut self, _abs: &Path, _id: FileId) {}
 
-    fn watch_file(&mut self, _abs: &Path) {}
+    fn watch_file(&mut self, _abs: &Path, _id: FileId) {}
 
     fn unwatch(&mut self, _abs: &Path) {}
 }
@@ -138,7 +138,7 @@ pub(crate) fn walk_with(
             if entry.kind.is_dir() {
                 pending.push((child_rel.clone(), entry.id));
             } else if entry.links > 1 {
-                watches.watch_file(&child.path());
+                watches.watch_file(&child.path(), entry.id);
             }
             visit(child_rel, entry);
         }

@@ -16,6 +16,42 @@ use fsbridge::{EventKind, FileType, Monitor, TargetKind};
 use support::{Backend, Watch, summary};
 
 on_both_backends! {
+    async fn write_outside_after_one_name_was_removed_is_still_reported(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("a")).unwrap();
+        fs::create_dir_all(dir.path().join("b")).unwrap();
+        fs::write(outside.path().join("f"), "one\n").unwrap();
+        fs::hard_link(outside.path().join("f"), dir.path().join("a/f")).unwrap();
+        fs::hard_link(outside.path().join("f"), dir.path().join("b/f")).unwrap();
+        let mut watch = Watch::dir_on(backend, dir.path()).await;
+
+        fs::remove_file(dir.path().join("b/f")).unwrap();
+        watch.settle_on_disk().await;
+        let mut file = fs::OpenOptions::new().append(true).open(outside.path().join("f")).unwrap();
+        std::io::Write::write_all(&mut file, b"two\n").unwrap();
+        let events = watch.settle_on_disk().await;
+
+        assert_eq!(summary(dir.path(), &events), ["file_updated a/f"]);
+    }
+
+    async fn file_target_that_gains_a_name_elsewhere_reports_writes_through_it(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        fs::write(&target, "1\n").unwrap();
+        let mut watch =
+            Watch::start(&target, backend.builder(&target).with_kind(TargetKind::File)).await;
+
+        fs::hard_link(&target, outside.path().join("other")).unwrap();
+        let mut file = fs::OpenOptions::new().append(true).open(outside.path().join("other")).unwrap();
+        std::io::Write::write_all(&mut file, b"22\n").unwrap();
+        let events = watch.settle_on_disk().await;
+
+        assert!(events.iter().any(|event| event.path == target), "{events:#?}");
+        assert_eq!(watch.model.nodes.get(&target), Some(&support::Node::File { size: 5 }));
+    }
+
     async fn write_through_one_hard_link_updates_every_name(backend: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();

@@ -63,6 +63,17 @@ async fn real_kernel_queue_overflow_is_recovered_by_a_rescan() {
         .filter(|event| matches!(event.kind, EventKind::FileCreated { .. }))
         .count();
     assert_eq!(created, 3000);
+    // The rescan's own work must not overflow the queue again: once the tree is quiet, so is
+    // the monitor.
+    let quiet = tokio::time::timeout(
+        Duration::from_secs(1),
+        futures::StreamExt::next(&mut watch.monitor),
+    )
+    .await;
+    assert!(
+        quiet.is_err(),
+        "events after the tree went quiet: {quiet:?}"
+    );
 }
 
 #[tokio::test]

@@ -33,6 +33,28 @@ const DIRECTORY: WatchMask = WatchMask::CREATE
     .union(WatchMask::ONLYDIR)
     .union(WatchMask::EXCL_UNLINK);
 
+/// What a watch on an ancestor of the target reports: only what changes where the target's path
+/// leads. A busy neighbour of the target (a log next to it) must cost nothing.
+const ANCESTOR: WatchMask = WatchMask::CREATE
+    .union(WatchMask::DELETE)
+    .union(WatchMask::MOVED_FROM)
+    .union(WatchMask::MOVED_TO)
+    .union(WatchMask::DELETE_SELF)
+    .union(WatchMask::MOVE_SELF)
+    .union(WatchMask::ONLYDIR)
+    .union(WatchMask::EXCL_UNLINK);
+
+/// What a watch is for; it decides the events asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// A directory of the tree.
+    Directory,
+    /// An ancestor of the target.
+    Ancestor,
+    /// A file with several names.
+    File,
+}
+
 /// What a watch on a file with several names reports: writes through any of its names.
 const FILE: WatchMask = WatchMask::MODIFY
     .union(WatchMask::CLOSE_WRITE)
@@ -82,8 +104,12 @@ impl Instance {
 
     /// Watches the directory (or, with `directory` false, the file) at `abs`; returns the
     /// descriptor, which is the same for every path of one inode.
-    pub(crate) fn add(&mut self, abs: &Path, directory: bool) -> io::Result<i32> {
-        let mask = if directory { DIRECTORY } else { FILE };
+    pub(crate) fn add(&mut self, abs: &Path, watched: Watched) -> io::Result<i32> {
+        let mask = match watched {
+            Watched::Directory => DIRECTORY,
+            Watched::Ancestor => ANCESTOR,
+            Watched::File => FILE,
+        };
         let descriptor = self.watches.add(abs, mask)?;
         let wd = descriptor.get_watch_descriptor_id();
         lock(&self.paths).insert(wd, (descriptor, abs.to_path_buf()));
@@ -105,13 +131,35 @@ impl Instance {
         let _ = self.watches.remove(descriptor);
     }
 
-    /// Removes every watch.
-    pub(crate) fn remove_all(&mut self) {
-        let all: Vec<WatchDescriptor> = lock(&self.paths)
-            .drain()
-            .map(|(_, (descriptor, _))| descriptor)
-            .collect();
-        for descriptor in all {
+    /// Removes the watch `wd`, whatever path it reports now.
+    pub(crate) fn remove_any(&mut self, wd: i32) {
+        let Some((descriptor, _)) = lock(&self.paths).remove(&wd) else {
+            return;
+        };
+        let _ = self.watches.remove(descriptor);
+    }
+
+    /// Makes the watch `wd` report its events at `abs` (another name of the same file).
+    pub(crate) fn point(&mut self, wd: i32, abs: &Path) {
+        if let Some((_, watched)) = lock(&self.paths).get_mut(&wd) {
+            *watched = abs.to_path_buf();
+        }
+    }
+
+    /// Removes every watch whose descriptor `keep` refuses: after a rescan placed the watches
+    /// again, those of directories that left the tree while events were lost. Removing them one
+    /// by one (rather than all watches before the rescan) keeps the kernel queue from
+    /// overflowing again with their removal notices.
+    pub(crate) fn retain(&mut self, keep: impl Fn(i32) -> bool) {
+        let dead: Vec<WatchDescriptor> = {
+            let mut paths = lock(&self.paths);
+            let dead: Vec<i32> = paths.keys().copied().filter(|wd| !keep(*wd)).collect();
+            dead.iter()
+                .filter_map(|wd| paths.remove(wd))
+                .map(|(descriptor, _)| descriptor)
+                .collect()
+        };
+        for descriptor in dead {
             let _ = self.watches.remove(descriptor);
         }
     }
