@@ -23,6 +23,10 @@ use crate::event::{RescanReason, TargetKind};
 use crate::index::FileId;
 use crate::scan::{self, WatchSet};
 
+/// How many distinct paths end a settle window early: in a burst, waiting merges nothing more
+/// (the paths are all different) and only delays the events.
+const BURST: usize = 512;
+
 /// Paths touched since the last batch, shared by the backend's callback and the reconciler.
 #[derive(Debug)]
 pub(crate) struct Hints {
@@ -179,8 +183,9 @@ impl Hints {
                 pending.paths.insert(path.into_os_string());
             }
         }
+        let burst = pending.paths.len() == BURST;
         drop(pending);
-        if first {
+        if first || burst {
             self.wake.notify_one();
         }
     }
@@ -216,7 +221,7 @@ impl Hints {
             if let Some(since) = pending.since {
                 let deadline = since + settle;
                 let now = Instant::now();
-                if now >= deadline {
+                if now >= deadline || pending.paths.len() >= BURST {
                     break;
                 }
                 pending = self.wait(pending, deadline - now);
