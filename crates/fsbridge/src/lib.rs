@@ -47,7 +47,8 @@
 //!
 //! # Known limitations
 //!
-//! - Unix only (tested on Linux with inotify).
+//! - Linux only: the native backend is inotify (through the `inotify` crate; `notify` serves raw
+//!   mode), and the writer needs `openat2`.
 //! - Symbolic links inside the tree are reported as entries and never followed. A target that is
 //!   itself a symbolic link is watched as a file (the link), not as what it points to.
 //! - `..` in the target path is resolved lexically, before any symbolic link.
