@@ -12,7 +12,7 @@ use std::path::Path;
 use crate::event::{Content, ContentMode, Encoding, Reset};
 use crate::index::Entry;
 
-/// The default limit of [`ContentOptions::max`]: 1 MiB.
+/// The content limit the command line uses by default (`--max-content 1M`): 1 MiB.
 pub const DEFAULT_MAX_CONTENT: u64 = 1024 * 1024;
 
 /// What content file events carry.
