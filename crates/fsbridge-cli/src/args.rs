@@ -101,6 +101,11 @@ pub struct WatchArgs {
     #[arg(long)]
     pub binary: bool,
 
+    /// Leave out entries matching GLOB, and everything below them (repeatable): a pattern with a
+    /// `/` matches the path from the target, one without matches names at any depth
+    #[arg(long, value_name = "GLOB")]
+    pub ignore: Vec<String>,
+
     /// The most content one event carries (like 4096, 64K, 1M)
     #[arg(long, value_name = "BYTES", value_parser = crate::size::parse, default_value = "1M")]
     pub max_content: u64,

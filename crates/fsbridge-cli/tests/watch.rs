@@ -366,3 +366,17 @@ fn appended_content_of_a_log_as_a_bot_would_read_it() {
     assert_eq!(last["offset"], 9);
     assert_eq!(last["content"], "new line\n");
 }
+
+#[test]
+fn bad_ignore_pattern_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_fsbridge"))
+        .args(["watch", arg(dir.path()), "--ignore", "a["])
+        .output()
+        .unwrap();
+
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid ignore pattern \"a[\""), "{stderr}");
+}

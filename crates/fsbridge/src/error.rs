@@ -27,6 +27,14 @@ pub enum WatchError {
         /// The directory that could not be watched.
         path: PathBuf,
     },
+    /// An `--ignore` pattern is not a valid glob.
+    #[error("invalid ignore pattern {pattern:?}: {message}")]
+    Pattern {
+        /// The pattern as given.
+        pattern: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// A file system operation on the target failed.
     #[error("cannot watch {}", path.display())]
     Io {

@@ -78,6 +78,7 @@ mod backend;
 mod content;
 mod error;
 mod event;
+mod filter;
 mod index;
 mod lifecycle;
 mod monitor;

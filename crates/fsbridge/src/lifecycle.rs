@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use crate::backend::{Batch, Hints, Native, Touch};
 use crate::content::{self, ContentOptions};
 use crate::event::{Cause, Event, EventKind, FileType, TargetKind};
+use crate::filter::Ignore;
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::Chunk;
 use crate::reconcile::{self, Change};
@@ -60,6 +61,30 @@ impl WatchSet for Source {
     }
 }
 
+/// The backend's watches seen through the ignore patterns: what the reconciler's walks use.
+struct Watching<'a> {
+    source: &'a mut Source,
+    ignore: Option<&'a Ignore>,
+}
+
+impl WatchSet for Watching<'_> {
+    fn watch_dir(&mut self, abs: &Path, id: FileId) {
+        self.source.watch_dir(abs, id);
+    }
+
+    fn watch_file(&mut self, abs: &Path, id: FileId) {
+        self.source.watch_file(abs, id);
+    }
+
+    fn unwatch(&mut self, abs: &Path) {
+        self.source.unwatch(abs);
+    }
+
+    fn ignores(&self, rel: &[u8]) -> bool {
+        self.ignore.is_some_and(|ignore| ignore.ignores(rel))
+    }
+}
+
 /// The event sender hung up: the stream was dropped.
 pub(crate) struct Closed;
 
@@ -80,6 +105,8 @@ pub(crate) struct Lifecycle {
     events: Outbox,
     /// What content file events carry; `None` for none.
     content: Option<ContentOptions>,
+    /// What is left out of the tree.
+    ignore: Option<Ignore>,
     /// This batch's paths renamed into and out of watched directories (relative).
     moved_in: HashSet<Vec<u8>>,
     moved_out: HashSet<Vec<u8>>,
@@ -142,10 +169,17 @@ impl Lifecycle {
                 chunk: RefCell::new(Vec::new()),
             },
             content,
+            ignore: None,
             tails: RefCell::default(),
             moved_in: HashSet::new(),
             moved_out: HashSet::new(),
         }
+    }
+
+    /// Leaves what `ignore` matches out of the tree.
+    pub(crate) fn with_ignore(mut self, ignore: Option<Ignore>) -> Self {
+        self.ignore = ignore;
+        self
     }
 
     /// Watches until the stream is dropped or the monitor closed.
@@ -222,10 +256,18 @@ impl Lifecycle {
             return;
         }
         let index = &mut self.index;
-        let unreadable =
-            scan::walk_with(&self.target, b"", root, &mut self.source, |path, entry| {
+        let unreadable = scan::walk_with(
+            &self.target,
+            b"",
+            root,
+            &mut Watching {
+                source: &mut self.source,
+                ignore: self.ignore.as_ref(),
+            },
+            |path, entry| {
                 index.insert_owned(path, entry);
-            });
+            },
+        );
         self.index.set_unreadable(b"", unreadable);
     }
 
@@ -483,7 +525,10 @@ impl Lifecycle {
         removed: &HashSet<Vec<u8>>,
         full: bool,
     ) -> Vec<Change> {
-        let watches = &mut self.source;
+        let watches = &mut Watching {
+            source: &mut self.source,
+            ignore: self.ignore.as_ref(),
+        };
         let mut outcome = reconcile::reconcile(
             &self.target,
             &mut self.index,

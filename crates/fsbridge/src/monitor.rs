@@ -19,6 +19,7 @@ use crate::backend::{Hints, Native};
 use crate::content::ContentOptions;
 use crate::error::WatchError;
 use crate::event::{ContentMode, Encoding, Event, EventKind, RescanReason, TargetKind};
+use crate::filter::Ignore;
 use crate::lifecycle::{Lifecycle, Source};
 
 /// Events travel from the monitor's thread to the stream in chunks.
@@ -43,6 +44,7 @@ pub struct MonitorBuilder {
     capacity: usize,
     hint_capacity: usize,
     content: Option<ContentOptions>,
+    ignore: Vec<String>,
     #[cfg(feature = "fault-injection")]
     fault_seed: Option<u64>,
 }
@@ -60,6 +62,7 @@ impl MonitorBuilder {
             capacity: 1024,
             hint_capacity: 65_536,
             content: None,
+            ignore: Vec::new(),
             #[cfg(feature = "fault-injection")]
             fault_seed: None,
         }
@@ -144,6 +147,15 @@ impl MonitorBuilder {
         self
     }
 
+    /// Leaves out of the tree every entry a glob matches, and everything below it: not walked,
+    /// not watched, not reported. A pattern with a `/` matches the path relative to the target;
+    /// one without, the entry's name at any depth (`node_modules`, `*.log`). Default: none.
+    #[must_use]
+    pub fn with_ignore(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.ignore.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
     /// Loses random windows of native hints, each followed by an overflow, as an overflowing
     /// kernel queue would: for testing the recovery. Only with the `fault-injection` feature.
     #[cfg(feature = "fault-injection")]
@@ -207,7 +219,8 @@ impl MonitorBuilder {
             self.settle,
             sender,
             self.content,
-        );
+        )
+        .with_ignore(Ignore::new(&self.ignore)?);
         let initial = self.initial;
         std::thread::Builder::new()
             .name("fsbridge-monitor".into())

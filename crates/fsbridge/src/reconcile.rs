@@ -138,7 +138,7 @@ impl Observer<'_> {
                 }
                 path
             })
-            .filter(|path| !path.is_empty())
+            .filter(|path| !path.is_empty() && !self.is_left_out(path))
             .collect();
         starts.sort_unstable();
         starts.dedup();
@@ -209,6 +209,18 @@ impl Observer<'_> {
         self.diff(path, found, &unreadable);
         self.observation.walks.push((path.to_vec(), unreadable));
         true
+    }
+
+    /// Whether `path` or one of its ancestors is ignored.
+    fn is_left_out(&self, path: &[u8]) -> bool {
+        let mut current = path;
+        while !current.is_empty() {
+            if self.watches.ignores(current) {
+                return true;
+            }
+            current = index::parent(current).unwrap_or_default();
+        }
+        false
     }
 
     fn is_same_dir(&self, path: &[u8], before: &Entry, now: &Entry) -> bool {

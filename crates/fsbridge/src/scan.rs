@@ -22,6 +22,12 @@ pub(crate) trait WatchSet {
 
     /// Called when a watched directory or file left the tree.
     fn unwatch(&mut self, abs: &Path);
+
+    /// Whether the entry at `rel` is left out of the tree (`--ignore`): not walked, not watched,
+    /// not reported. Default: nothing is.
+    fn ignores(&self, _rel: &[u8]) -> bool {
+        false
+    }
 }
 
 /// A watch set that watches nothing, for tests of the reconciler alone.
@@ -135,6 +141,9 @@ pub(crate) fn walk_with(
             };
             let entry = Entry::from_metadata(&metadata);
             let child_rel = index::join(&dir_rel, child.file_name().as_bytes());
+            if watches.ignores(&child_rel) {
+                continue;
+            }
             if entry.kind.is_dir() {
                 pending.push((child_rel.clone(), entry.id));
             } else if entry.links > 1 {

@@ -286,3 +286,27 @@ async fn moves_across_the_boundary_say_so_and_plain_ones_do_not() {
     let line = serde_json::to_value(&moved_in[0]).unwrap();
     assert_eq!(line["reason"], "moved_in");
 }
+
+on_both_backends! {
+    async fn ignored_entries_and_everything_below_them_are_left_out(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("node_modules/pkg")).unwrap();
+        let builder = backend
+            .builder(dir.path())
+            .with_kind(TargetKind::Dir)
+            .with_ignore(["node_modules", "*.log", "build/*.o"]);
+        let mut watch = Watch::start(dir.path(), builder).await;
+
+        fs::write(dir.path().join("node_modules/pkg/index.js"), "x").unwrap();
+        fs::create_dir_all(dir.path().join("src/node_modules")).unwrap();
+        fs::write(dir.path().join("app.log"), "x").unwrap();
+        fs::create_dir_all(dir.path().join("build")).unwrap();
+        fs::write(dir.path().join("build/main.o"), "x").unwrap();
+        support::put(&dir.path().join("src/main.rs"), "fn main() {}");
+        let events = watch.until(|event| event.path.ends_with("src/main.rs")).await;
+
+        let mut names = summary(dir.path(), &events);
+        names.sort();
+        assert_eq!(names, ["dir_created build", "dir_created src", "file_created src/main.rs"]);
+    }
+}
