@@ -18,21 +18,6 @@ use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
 use super::{Hints, Touch, is_relevant};
 use crate::event::{RescanReason, TargetKind};
 
-/// What a directory watch reports: every change to its entries, and its own end. Reads and
-/// opens are left out: they change nothing, and the reconciler's own walks would flood the
-/// queue with them.
-const DIRECTORY: WatchMask = WatchMask::CREATE
-    .union(WatchMask::DELETE)
-    .union(WatchMask::MODIFY)
-    .union(WatchMask::CLOSE_WRITE)
-    .union(WatchMask::ATTRIB)
-    .union(WatchMask::MOVED_FROM)
-    .union(WatchMask::MOVED_TO)
-    .union(WatchMask::DELETE_SELF)
-    .union(WatchMask::MOVE_SELF)
-    .union(WatchMask::ONLYDIR)
-    .union(WatchMask::EXCL_UNLINK);
-
 /// What a watch on an ancestor of the target reports: only what changes where the target's path
 /// leads. A busy neighbour of the target (a log next to it) must cost nothing.
 const ANCESTOR: WatchMask = WatchMask::CREATE
@@ -43,6 +28,14 @@ const ANCESTOR: WatchMask = WatchMask::CREATE
     .union(WatchMask::MOVE_SELF)
     .union(WatchMask::ONLYDIR)
     .union(WatchMask::EXCL_UNLINK);
+
+/// What a directory watch reports: every change to its entries, and its own end. Reads and
+/// opens are left out: they change nothing, and the reconciler's own walks would flood the
+/// queue with them.
+const DIRECTORY: WatchMask = ANCESTOR
+    .union(WatchMask::MODIFY)
+    .union(WatchMask::CLOSE_WRITE)
+    .union(WatchMask::ATTRIB);
 
 /// What a watch is for; it decides the events asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
