@@ -283,9 +283,10 @@ impl Lifecycle {
     }
 
     fn handle(&mut self, batch: Batch) -> Result<(), Closed> {
-        // notify dropped the watches of directories deleted or renamed away; so do we. After
-        // lost hints, no watch can be trusted (a lost deletion hides a directory recreated with
-        // the same inode number): the rescan's walk places every watch again.
+        // The watches of directories deleted or renamed away go (a renamed one would report old
+        // paths). After lost hints no watch can be trusted (a lost deletion hides a directory
+        // recreated with the same inode number): the rescan's walk places every watch again, and
+        // those no directory holds any more are pruned at the end.
         if let Source::Native(native) = &mut self.source {
             if batch.rescan.is_some() {
                 native.forget_all();
