@@ -80,8 +80,10 @@ mod error;
 mod event;
 mod filter;
 mod index;
+mod io;
 mod lifecycle;
 mod monitor;
+mod origin;
 mod reconcile;
 mod scan;
 pub mod wire;
@@ -93,7 +95,9 @@ pub use event::{
     Cause, Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason, Reset,
     TargetKind,
 };
+pub use io::{IoConfig, IoEvents};
 pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};
+pub use origin::{Origin, SelfEvents, SelfWrites};
 pub use writer::{
     DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, WriteCommand, WriteError, WriteErrorKind, WriteOp,
     WriteOutcome, Writer, Written,
