@@ -124,6 +124,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "GLOB")]
     pub ignore: Vec<String>,
 
+    /// Also leave out what the tree's .gitignore files ignore (and .git), as git does. Edits of
+    /// a .gitignore take effect while running: newly ignored entries stop being reported
+    /// (without events), newly included ones are reported as created.
+    #[arg(long)]
+    pub gitignore: bool,
+
     /// The most content one event carries (like 4096, 64K, 1M)
     #[arg(long, value_name = "BYTES", value_parser = crate::size::parse, default_value = "1M")]
     pub max_content: u64,

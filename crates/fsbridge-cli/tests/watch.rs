@@ -380,3 +380,21 @@ fn bad_ignore_pattern_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid ignore pattern \"a[\""), "{stderr}");
 }
+
+#[test]
+fn gitignore_leaves_out_what_the_trees_gitignore_ignores() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(".gitignore"), "*.tmp\n").unwrap();
+    let running = Running::start(&["watch", "--json", "--gitignore", arg(dir.path())]);
+    running.next_json();
+
+    fs::write(dir.path().join("scratch.tmp"), "x").unwrap();
+    fs::create_dir(dir.path().join(".git")).unwrap();
+    fs::write(dir.path().join("kept.txt"), "x").unwrap();
+    let first = running.next_json();
+    running.signal("TERM");
+    running.finish();
+
+    assert_eq!(first["event"], "file_created");
+    assert_eq!(first["path"], arg(&dir.path().join("kept.txt")));
+}

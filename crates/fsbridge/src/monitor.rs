@@ -50,6 +50,7 @@ pub struct MonitorBuilder {
     hint_capacity: usize,
     content: Option<ContentOptions>,
     ignore: Vec<String>,
+    gitignore: bool,
     self_writes: Option<(SelfWrites, SelfEvents)>,
     #[cfg(feature = "fault-injection")]
     fault_seed: Option<u64>,
@@ -69,6 +70,7 @@ impl MonitorBuilder {
             hint_capacity: 65_536,
             content: None,
             ignore: Vec::new(),
+            gitignore: false,
             self_writes: None,
             #[cfg(feature = "fault-injection")]
             fault_seed: None,
@@ -163,6 +165,19 @@ impl MonitorBuilder {
         self
     }
 
+    /// Also leaves out what the tree's `.gitignore` files ignore, and `.git` itself, as git
+    /// does: each `.gitignore` applies to its directory and below, the deepest one with a
+    /// matching pattern decides, `!` re-includes, and a pattern ending in `/` matches only
+    /// directories. An edit of a `.gitignore` takes effect at
+    /// once: entries it now ignores are dropped from the tree without events (they are not
+    /// deleted, only no longer watched); entries it no longer ignores are reported as created.
+    /// Default: off.
+    #[must_use]
+    pub fn with_gitignore(mut self, gitignore: bool) -> Self {
+        self.gitignore = gitignore;
+        self
+    }
+
     /// Recognises the changes made by writers that share `record` (see
     /// [`Writer::with_self_writes`](crate::Writer::with_self_writes)): their events are dropped,
     /// or marked [`Origin::SelfWrite`](crate::Origin::SelfWrite) with [`SelfEvents::Mark`]. A
@@ -241,6 +256,7 @@ impl MonitorBuilder {
             },
             "backend chosen"
         );
+        let ignore = Ignore::new(&target, &self.ignore, self.gitignore)?;
         let lifecycle = Lifecycle::new(
             target,
             kind,
@@ -251,7 +267,7 @@ impl MonitorBuilder {
             generation,
         )
         .with_content(self.content)
-        .with_ignore(Ignore::new(&self.ignore)?)
+        .with_ignore(ignore)
         .with_self_writes(self.self_writes);
         let initial = self.initial;
         std::thread::Builder::new()
