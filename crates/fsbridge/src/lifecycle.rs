@@ -719,7 +719,10 @@ fn made_by(record: &SelfWrites, change: &Change) -> bool {
     let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
     match change {
         Change::Created { entry, .. } if entry.kind.is_dir() => record.made_dir(entry),
-        Change::Created { entry, .. } | Change::Updated { entry, .. } => record.wrote(entry),
+        Change::Created { entry, .. } => record.made_file(entry),
+        Change::Updated {
+            entry, previous, ..
+        } => record.changed(previous, entry),
         Change::Moved { from, entry, .. } => record.moved(entry, temporary(from)),
         Change::Deleted { path, entry } => record.removed(entry, temporary(path)),
     }
