@@ -148,14 +148,18 @@ pub enum Cause {
     MovedIn,
     /// The entry was renamed out of the tree.
     MovedOut,
+    /// The entry is still there, but an edit of a `.gitignore` now leaves it out of the tree
+    /// (only with `.gitignore` files honoured).
+    Ignored,
 }
 
 impl Cause {
-    /// The name used on the wire: `moved_in` or `moved_out`.
+    /// The name used on the wire: `moved_in`, `moved_out` or `ignored`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MovedIn => "moved_in",
             Self::MovedOut => "moved_out",
+            Self::Ignored => "ignored",
         }
     }
 }

@@ -76,8 +76,8 @@
 //!   moment is taken for the writer's too. With no settle window (`with_settle(ZERO)`), a file
 //!   the writer creates could in principle be looked at between its creation and the writer's
 //!   record of it, one system call later, and then be reported.
-//! - With `.gitignore` files honoured, an entry a `.gitignore` edit newly ignores leaves the tree
-//!   without an event; a consumer keeping a copy of the tree still holds it.
+//! - With `.gitignore` files honoured, only the `.gitignore` files inside the tree count; git's
+//!   other exclude files do not.
 //! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but
 //!   a directory deleted and recreated within the lost window with the same inode number is
 //!   reported as changed contents, not as a deletion and a creation.

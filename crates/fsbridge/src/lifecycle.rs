@@ -459,12 +459,17 @@ impl Lifecycle {
         if !leaving.is_empty() {
             tracing::debug!(entries = leaving.len(), "now ignored, left out of the tree");
         }
+        // Said as deletions (children first) with their reason, so that a consumer keeping a
+        // copy of the tree drops them, and a later un-ignoring creates them again validly.
         for (path, entry) in leaving.into_iter().rev() {
             self.index.remove(&path);
             self.tails.borrow_mut().remove(&path);
             if entry.kind.is_dir() || entry.links > 1 {
                 self.source.unwatch(&scan::absolute(&self.target, &path));
             }
+            let mut event = to_event(&self.target, Change::Deleted { path, entry });
+            event.cause = Some(Cause::Ignored);
+            self.send(event)?;
         }
         let none = HashSet::new();
         for change in self.reconcile_below(Vec::new(), &none, true) {

@@ -13,7 +13,7 @@
 //! | `present` | `ready` | whether the target existed when watching began |
 //! | `size` | `file_created`, `file_updated`, `file_moved`; `ready` and `target_appeared` of a file | size in bytes |
 //! | `file_type` | `file_*` events | present only when the entry is not a regular file: `symlink`, `fifo`, `socket` or `device` |
-//! | `reason` | created and deleted events | `moved_in` or `moved_out` when the entry was really renamed into or out of the tree (native backend only) |
+//! | `reason` | created and deleted events | `moved_in` or `moved_out` when the entry was really renamed into or out of the tree (native backend only); `ignored` on deletions of entries a `.gitignore` edit now leaves out (they are still on disk) |
 //! | `origin` | file and directory events | `self` when fsbridge's own writer made the change (only with `--self-events mark`; by default such events are not reported) |
 //! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
 //! | `paths` | `raw` | the paths the backend named |
