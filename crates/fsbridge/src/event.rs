@@ -271,7 +271,8 @@ pub struct Event {
     /// When fsbridge observed the change (not when the kernel saw it).
     pub time: SystemTime,
     /// The file's content, for `file_created`, `file_updated` and the `target_appeared` of a file
-    /// target, when the monitor was asked for it (see `MonitorBuilder::with_content`).
+    /// target (and its `ready`, with whole content), when the monitor was asked for it (see
+    /// `MonitorBuilder::with_content`).
     pub content: Option<Content>,
     /// For a creation or deletion that was really a rename across the tree's boundary: which
     /// way. Only the native backend knows; polling never says.

@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Batch, Hints, Native, Touch};
 use crate::content::{self, ContentOptions};
-use crate::event::{Cause, Event, EventKind, FileType, TargetKind};
+use crate::event::{Cause, ContentMode, Event, EventKind, FileType, TargetKind};
 use crate::filter::{GITIGNORE, Ignore};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::{Chunk, Parcel};
@@ -256,14 +256,29 @@ impl Lifecycle {
             TargetKind::File => self.index.get(b"").map(|entry| entry.size),
             TargetKind::Dir => None,
         };
-        self.send(Event::now(
+        let mut ready = Event::now(
             EventKind::Ready {
                 kind: self.kind,
                 present,
                 size,
             },
             &self.target,
-        ))?;
+        );
+        // With whole content asked for, a file target's content is known from the start; with
+        // appended content, what follows starts at the size `ready` carries.
+        if let Some(options) = self.content
+            && options.mode == ContentMode::Full
+            && let Some(entry) = self
+                .index
+                .get(b"")
+                .filter(|_| self.kind == TargetKind::File)
+            && entry.kind == Kind::File(FileType::Regular)
+        {
+            let (content, tail) = content::read(options, &self.target, entry, None, None);
+            ready.content = Some(content);
+            self.tails.borrow_mut().insert(Vec::new(), tail);
+        }
+        self.send(ready)?;
 
         if initial && present {
             self.emit_contents()?;
