@@ -29,7 +29,7 @@ use crate::event::{Cause, ContentMode, Event, EventKind, FileType, TargetKind};
 use crate::filter::{GITIGNORE, Ignore};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::{Chunk, Parcel};
-use crate::origin::{Origin, SelfEvents, SelfWrites};
+use crate::origin::{Origin, Place, SelfEvents, SelfWrites};
 use crate::reconcile::{self, Change};
 use crate::scan::{self, WatchSet};
 
@@ -716,7 +716,7 @@ impl Lifecycle {
             _ => None,
         };
         let origin = match &self.self_writes {
-            Some((record, handling)) if made_by(record, &change) => match handling {
+            Some((record, handling)) if made_by(record, &self.index, &change) => match handling {
                 SelfEvents::Drop => return Ok(()),
                 SelfEvents::Mark => Some(Origin::SelfWrite),
             },
@@ -734,15 +734,26 @@ impl Lifecycle {
     }
 }
 
-/// Whether `change` is what one of `record`'s writers did (see [`crate::origin`]).
-fn made_by(record: &SelfWrites, change: &Change) -> bool {
+/// Whether `change` is what one of `record`'s writers did (see [`crate::origin`]); `index`
+/// knows the directories, by which a place is named.
+fn made_by(record: &SelfWrites, index: &Index, change: &Change) -> bool {
     let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
+    let place = |path: &[u8]| -> Option<Place> {
+        let dir = index.get(crate::index::parent(path)?)?;
+        Some((dir.id.dev, dir.id.ino, crate::index::name(path).into()))
+    };
     match change {
-        Change::Created { entry, .. } if entry.kind.is_dir() => record.made_dir(entry),
-        Change::Created { entry, .. } => record.made_file(entry),
+        Change::Created { path, entry } if entry.kind.is_dir() => {
+            place(path).is_some_and(|place| record.made_dir(entry, &place))
+        }
+        Change::Created { path, entry } => {
+            place(path).is_some_and(|place| record.made_file(entry, &place))
+        }
         Change::Updated {
-            entry, previous, ..
-        } => record.changed(previous, entry),
+            path,
+            entry,
+            previous,
+        } => record.changed(previous, entry, place(path).as_ref()),
         Change::Moved { from, entry, .. } => record.moved(entry, temporary(from)),
         Change::Deleted { path, entry } => record.removed(entry, temporary(path)),
     }

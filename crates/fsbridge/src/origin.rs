@@ -11,11 +11,13 @@
 //! - a file updated from state P to state N is ours when our steps lead from P to N; a change
 //!   by another program before, between or after ours breaks the chain and is reported (with
 //!   everything it came with);
-//! - a file created is ours when we created that inode and our steps lead from its first state
-//!   to the one found;
-//! - a directory created is ours when we created it;
-//! - a deletion is ours when we deleted the file in exactly the state last reported, or when it
-//!   was one of our temporary files (renamed over a file, or left by a failed command);
+//! - a file created is ours when we created that inode under that name in that directory
+//!   (directory by identity, so no path spelling matters), and our steps lead from its first
+//!   state to the one found; the same file appearing under another name (a hard link, a move
+//!   back into the tree by someone else) is not ours;
+//! - a directory created is ours when we created it there;
+//! - a deletion is ours when our steps lead from the state last reported to our deletion, or
+//!   when it was one of our temporary files (renamed over a file, or left by a failed command);
 //! - a move is ours when it moved one of our temporary files into place.
 //!
 //! A state seen while one of our commands is writing the file counts as ours, and is
@@ -110,6 +112,9 @@ enum Step {
 /// An inode we created, by (device, inode).
 type Inode = (u64, u64);
 
+/// Where an entry is: its directory's (device, inode), and its name there.
+pub(crate) type Place = (u64, u64, Box<[u8]>);
+
 /// The record of what fsbridge's writers did, shared by writers and monitors.
 ///
 /// Cheap to clone: clones share one record. Memory is bounded: past 16,384 remembered steps and
@@ -123,9 +128,17 @@ pub struct SelfWrites {
 struct Record {
     /// From a state, what our command did.
     steps: HashMap<State, Step>,
-    /// Inodes we created: birth time, and what they were first.
-    born: HashMap<Inode, (u64, Born)>,
+    /// Inodes we created: birth time, what they were first, and the places we put them.
+    born: HashMap<Inode, Creation>,
     order: VecDeque<Remembered>,
+}
+
+/// An inode we created.
+#[derive(Debug)]
+struct Creation {
+    birth: u64,
+    first: Born,
+    places: Vec<Place>,
 }
 
 /// What an inode we created was first.
@@ -165,11 +178,32 @@ impl Record {
         }
     }
 
-    /// What the inode of `entry` was first, if we created it.
-    fn born(&self, entry: &Entry) -> Option<Born> {
-        let &(birth, first) = self.born.get(&(entry.id.dev, entry.id.ino))?;
+    /// What we know of the inode of `entry`, if we created it.
+    fn born(&self, entry: &Entry) -> Option<&Creation> {
+        let creation = self.born.get(&(entry.id.dev, entry.id.ino))?;
+        let birth = creation.birth;
         // A birth time on both sides that differs: another file with a reused inode number.
-        (birth == 0 || entry.id.birth == 0 || birth == entry.id.birth).then_some(first)
+        (birth == 0 || entry.id.birth == 0 || birth == entry.id.birth).then_some(creation)
+    }
+
+    /// What the inode of `entry` was first, if we created it and put it at `place`.
+    fn born_at(&self, entry: &Entry, place: &Place) -> Option<Born> {
+        self.born(entry)
+            .filter(|creation| creation.places.contains(place))
+            .map(|creation| creation.first)
+    }
+
+    /// Whether our steps lead from `from` to a deletion.
+    fn leads_to_deletion(&self, from: State) -> bool {
+        let mut current = from;
+        for _ in 0..LONGEST_CHAIN {
+            match self.steps.get(&current) {
+                Some(Step::To(next)) => current = *next,
+                Some(Step::Deleted) => return true,
+                Some(Step::Writing) | None => return false,
+            }
+        }
+        false
     }
 
     /// Whether our steps lead from `from` to `to`. A state seen while a command writes is
@@ -218,17 +252,33 @@ impl SelfWrites {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A command created the file or directory `entry` describes, as it is now.
-    pub(crate) fn created(&self, entry: &Entry) {
+    /// A command created the file or directory `entry` describes, as it is now, at `place`.
+    pub(crate) fn created(&self, entry: &Entry, place: Place) {
         let inode = (entry.id.dev, entry.id.ino);
         let first = if entry.kind.is_dir() {
             Born::Dir
         } else {
             Born::File(State::from(entry))
         };
+        let creation = Creation {
+            birth: entry.id.birth,
+            first,
+            places: vec![place],
+        };
         let mut record = self.lock();
-        if record.born.insert(inode, (entry.id.birth, first)).is_none() {
+        if record.born.insert(inode, creation).is_none() {
             record.remember(Remembered::Born(inode));
+        }
+    }
+
+    /// A command put the file it created, described by `entry`, at `place` too (renamed it
+    /// there).
+    pub(crate) fn placed(&self, entry: &Entry, place: Place) {
+        let mut record = self.lock();
+        if let Some(creation) = record.born.get_mut(&(entry.id.dev, entry.id.ino))
+            && !creation.places.contains(&place)
+        {
+            creation.places.push(place);
         }
     }
 
@@ -249,31 +299,41 @@ impl SelfWrites {
         self.lock().step(State::from(entry), Step::Deleted);
     }
 
-    /// Whether the file found as `now`, not known before, was created by our commands.
-    pub(crate) fn made_file(&self, now: &Entry) -> bool {
+    /// Whether the file found as `now` at `place`, not known before, was created there by our
+    /// commands.
+    pub(crate) fn made_file(&self, now: &Entry, place: &Place) -> bool {
         let mut record = self.lock();
-        match record.born(now) {
+        match record.born_at(now, place) {
             Some(Born::File(first)) => record.leads(first, State::from(now)),
             Some(Born::Dir) | None => false,
         }
     }
 
-    /// Whether the directory found as `now`, not known before, was created by our commands.
-    pub(crate) fn made_dir(&self, now: &Entry) -> bool {
-        self.lock().born(now).is_some()
+    /// Whether the directory found as `now` at `place`, not known before, was created there
+    /// by our commands.
+    pub(crate) fn made_dir(&self, now: &Entry, place: &Place) -> bool {
+        self.lock().born_at(now, place) == Some(Born::Dir)
     }
 
-    /// Whether our commands changed the file from `previous` (as last reported) to `now`.
-    pub(crate) fn changed(&self, previous: &Entry, now: &Entry) -> bool {
-        self.lock().leads(State::from(previous), State::from(now))
+    /// Whether our commands changed the file at `place` from `previous` (as last reported) to
+    /// `now`: step by step, or by deleting it and creating another there.
+    pub(crate) fn changed(&self, previous: &Entry, now: &Entry, place: Option<&Place>) -> bool {
+        let mut record = self.lock();
+        if record.leads(State::from(previous), State::from(now)) {
+            return true;
+        }
+        let first = match place.and_then(|place| record.born_at(now, place)) {
+            Some(Born::File(first)) => first,
+            Some(Born::Dir) | None => return false,
+        };
+        record.leads_to_deletion(State::from(previous)) && record.leads(first, State::from(now))
     }
 
     /// Whether the deletion of the file last reported as `entry` is ours; `temporary` says
     /// whether it had one of our temporary names.
     pub(crate) fn removed(&self, entry: &Entry, temporary: bool) -> bool {
         let record = self.lock();
-        record.steps.get(&State::from(entry)) == Some(&Step::Deleted)
-            || (temporary && record.born(entry).is_some())
+        record.leads_to_deletion(State::from(entry)) || (temporary && record.born(entry).is_some())
     }
 
     /// Whether moving `entry` away from a name (temporary or not) is ours.
@@ -286,6 +346,10 @@ impl SelfWrites {
 mod tests {
     use super::*;
     use crate::index::{FileId, Kind};
+
+    fn place(name: &[u8]) -> Place {
+        (1, 2, name.into())
+    }
 
     fn file(ino: u64, birth: u64, size: u64, mtime_sec: i64) -> Entry {
         Entry {
@@ -307,19 +371,43 @@ mod tests {
         record.wrote(&start, &first);
         record.wrote(&first, &second);
 
-        assert!(record.changed(&start, &first));
-        assert!(record.changed(&start, &second), "two of ours in one window");
+        assert!(record.changed(&start, &first, None));
         assert!(
-            !record.changed(&start, &file(7, 100, 35, 4)),
+            record.changed(&start, &second, None),
+            "two of ours in one window"
+        );
+        assert!(
+            !record.changed(&start, &file(7, 100, 35, 4), None),
             "someone appended after"
         );
         assert!(
-            !record.changed(&file(7, 100, 5, 0), &second),
+            !record.changed(&file(7, 100, 5, 0), &second, None),
             "someone appended before"
         );
         assert!(
-            !record.changed(&file(7, 200, 10, 1), &file(7, 200, 20, 2)),
+            !record.changed(&file(7, 200, 10, 1), &file(7, 200, 20, 2), None),
             "reused inode"
+        );
+    }
+
+    #[test]
+    fn a_file_we_deleted_and_created_again_under_its_name_is_ours() {
+        let record = SelfWrites::new();
+        let old = file(3, 1, 5, 1);
+        let new_born = file(4, 2, 0, 2);
+        let new = file(4, 2, 6, 3);
+        record.deleting(&old);
+        record.created(&new_born, place(b"f"));
+        record.wrote(&new_born, &new);
+
+        assert!(record.changed(&old, &new, Some(&place(b"f"))));
+        assert!(
+            !record.changed(&old, &new, Some(&place(b"g"))),
+            "made elsewhere"
+        );
+        assert!(
+            !record.changed(&file(3, 1, 7, 9), &new, Some(&place(b"f"))),
+            "changed by someone before our deletion"
         );
     }
 
@@ -331,37 +419,55 @@ mod tests {
         let end = file(7, 0, 20, 2);
         record.writing(&start);
 
-        assert!(record.changed(&start, &middle));
+        assert!(record.changed(&start, &middle, None));
         record.wrote(&start, &end);
 
-        assert!(record.changed(&middle, &end));
+        assert!(record.changed(&middle, &end, None));
     }
 
     #[test]
-    fn a_created_file_is_ours_only_along_our_steps() {
+    fn a_created_file_is_ours_only_along_our_steps_and_where_we_put_it() {
         let record = SelfWrites::new();
         let born = file(9, 5, 0, 1);
         let filled = file(9, 5, 4, 2);
-        record.created(&born);
+        let temp = place(b".fsbridge-tmp-0123456789abcdef");
+        record.created(&born, temp.clone());
         record.wrote(&born, &filled);
+        record.placed(&filled, place(b"f"));
 
-        assert!(record.made_file(&filled));
+        assert!(record.made_file(&filled, &place(b"f")));
+        assert!(record.made_file(&filled, &temp));
         assert!(
-            !record.made_file(&file(9, 5, 9, 3)),
+            !record.made_file(&filled, &place(b"link")),
+            "another name for it"
+        );
+        assert!(
+            !record.made_file(&file(9, 5, 9, 3), &place(b"f")),
             "written to by someone else too"
         );
-        assert!(!record.made_file(&file(10, 5, 4, 2)), "not created by us");
+        assert!(
+            !record.made_file(&file(10, 5, 4, 2), &place(b"f")),
+            "not created by us"
+        );
     }
 
     #[test]
     fn deletions_are_ours_when_we_deleted_that_state_or_it_was_temporary() {
         let record = SelfWrites::new();
         let ours = file(1, 0, 1, 1);
+        let overwritten = file(4, 0, 1, 1);
+        let replacement = file(5, 0, 2, 2);
         let temp = file(2, 0, 0, 1);
         record.deleting(&ours);
-        record.created(&temp);
+        record.wrote(&overwritten, &replacement);
+        record.deleting(&replacement);
+        record.created(&temp, place(b"t"));
 
         assert!(record.removed(&ours, false));
+        assert!(
+            record.removed(&overwritten, false),
+            "overwritten, then deleted, in one window"
+        );
         assert!(
             !record.removed(&file(1, 0, 2, 2), false),
             "changed by someone first"
@@ -384,9 +490,9 @@ mod tests {
 
         assert_eq!(record.lock().steps.len(), REMEMBERED);
         assert!(
-            !record.changed(&file(0, 0, 0, 0), &file(0, 0, 1, 1)),
+            !record.changed(&file(0, 0, 0, 0), &file(0, 0, 1, 1), None),
             "the oldest is forgotten"
         );
-        assert!(record.changed(&file(total - 1, 0, 0, 0), &file(total - 1, 0, 1, 1)));
+        assert!(record.changed(&file(total - 1, 0, 0, 0), &file(total - 1, 0, 1, 1), None));
     }
 }

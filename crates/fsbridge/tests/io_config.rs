@@ -276,3 +276,69 @@ async fn a_change_mixed_with_ours_in_one_window_is_reported() {
     );
     assert_eq!(event.origin, None);
 }
+
+/// Our file appearing under another name, by another program's hand, is that program's news.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_file_linked_or_moved_back_by_someone_else_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config.set_input(dir(root.path())).unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    let outcome = config.apply(WriteCommand::create("ours.txt", "x")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+
+    fs::hard_link(root.path().join("ours.txt"), root.path().join("link.txt")).unwrap();
+    let event = next(&mut events).await;
+    assert_eq!(
+        (event.name(), event.path.clone()),
+        ("file_created", root.path().join("link.txt"))
+    );
+
+    fs::rename(
+        root.path().join("ours.txt"),
+        outside.path().join("away.txt"),
+    )
+    .unwrap();
+    assert_eq!(next(&mut events).await.name(), "file_deleted");
+    fs::rename(
+        outside.path().join("away.txt"),
+        root.path().join("back.txt"),
+    )
+    .unwrap();
+    let event = next(&mut events).await;
+    assert_eq!(
+        (event.name(), event.path.clone()),
+        ("file_created", root.path().join("back.txt"))
+    );
+}
+
+/// Several of our commands on one file within one settle window are still all ours.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_commands_in_quick_succession_stay_ours() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config.set_input(dir(root.path())).unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+
+    for round in 0..20 {
+        for command in [
+            WriteCommand::create("f", format!("{round}")),
+            WriteCommand::overwrite("f", format!("x{round}")),
+            WriteCommand::append("f", "more"),
+            WriteCommand::overwrite("f", "y"),
+            WriteCommand::delete("f"),
+            WriteCommand::mkdir(format!("d{round}/e")),
+            WriteCommand::create(format!("d{round}/e/g/h.txt"), "h"),
+        ] {
+            let outcome = config.apply(command).await;
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+    }
+    put(&root.path().join("theirs.txt"), "t");
+
+    let event = next(&mut events).await;
+    assert_eq!(event.path, root.path().join("theirs.txt"), "{event:?}");
+}

@@ -193,7 +193,8 @@ on_both_backends! {
         let truncated = watch.settle_on_disk().await;
         let past = SystemTime::now() - Duration::from_hours(24 * 365);
         fs::File::options().write(true).open(&path).unwrap().set_modified(past).unwrap();
-        let backwards = watch.settle_on_disk().await;
+        // The model leaves mtimes out, so the disk matches it before the event: wait for it.
+        let backwards = watch.until(|event| event.path == path).await;
 
         assert_eq!(
             truncated.iter().map(|event| event.kind.clone()).collect::<Vec<_>>(),

@@ -36,7 +36,7 @@ use super::command::{WriteCommand, WriteOp, Written};
 use super::error::WriteError;
 use super::sandbox::{self, Target};
 use crate::index::Entry;
-use crate::origin::SelfWrites;
+use crate::origin::{Place, SelfWrites};
 
 /// The start of every temporary file's name.
 pub(crate) const TEMP_PREFIX: &str = ".fsbridge-tmp-";
@@ -71,11 +71,29 @@ impl Settings<'_> {
             .map(|metadata| Entry::from_metadata(&metadata))
     }
 
-    /// Records that a command created what is open at `fd`; returns its first state.
-    pub(crate) fn created(&self, fd: impl AsFd) -> Option<Entry> {
+    /// Where the entry `name` in the directory open at `dir` is, for the record.
+    fn place(&self, dir: impl AsFd, name: &OsStr) -> Option<Place> {
+        let dir = self.state(dir)?;
+        Some((dir.id.dev, dir.id.ino, name.as_bytes().into()))
+    }
+
+    /// Records that a command created what is open at `fd`, named `name` in the directory open
+    /// at `dir`; returns its first state.
+    pub(crate) fn created(&self, fd: impl AsFd, dir: impl AsFd, name: &OsStr) -> Option<Entry> {
         let entry = self.state(fd)?;
-        self.record?.created(&entry);
+        let place = self.place(dir, name)?;
+        self.record?.created(&entry, place);
         Some(entry)
+    }
+
+    /// Records that a command renamed the file it created, open at `fd`, to `name` in the
+    /// directory open at `dir`.
+    fn placed(&self, fd: impl AsFd, dir: impl AsFd, name: &OsStr) {
+        if let (Some(record), Some(entry), Some(place)) =
+            (self.record, self.state(fd), self.place(dir, name))
+        {
+            record.placed(&entry, place);
+        }
     }
 
     /// Records that a command starts changing the file open at `fd`; returns its state before.
@@ -166,7 +184,7 @@ fn create(
     let temp =
         Temp::create(&target.dir, 0o666, settings).map_err(|errno| errno_fail(shown, errno))?;
     temp.fill(contents, settings, shown)?;
-    match temp.rename_into_place(&target.name, false) {
+    match temp.rename_into_place(&target.name, false, settings) {
         Ok(()) => {}
         Err(Errno::EXIST) => {
             return Err(Flow::Fail(WriteError::Exists {
@@ -210,7 +228,7 @@ fn overwrite(
     };
     temp.take_attributes(&stat);
     temp.fill(contents, settings, shown)?;
-    temp.rename_into_place(&target.name, true)
+    temp.rename_into_place(&target.name, true, settings)
         .map_err(|errno| errno_fail(shown, errno))?;
     // The old file became the new one: a chain of steps may run through the replacement.
     settings.wrote(before, &temp.file);
@@ -233,7 +251,7 @@ fn create_missing(
     let temp =
         Temp::create(&target.dir, 0o666, settings).map_err(|errno| errno_fail(shown, errno))?;
     temp.fill(contents, settings, shown)?;
-    match temp.rename_into_place(&target.name, false) {
+    match temp.rename_into_place(&target.name, false, settings) {
         Ok(()) => {}
         Err(Errno::EXIST) => return Err(Flow::Again),
         Err(errno) => return Err(errno_fail(shown, errno)),
@@ -304,7 +322,7 @@ fn append(
             };
             let file = File::from(fd);
             // Recorded at once: a monitor may look at the new name any moment now.
-            settings.created(&file);
+            settings.created(&file, &target.dir, &target.name);
             let stat = lock_and_verify(&file, &mut target, settings, shown)?;
             (file, stat, true)
         }
@@ -532,7 +550,7 @@ impl<'dir> Temp<'dir> {
             // leave it to that sweeper and take another name.
             let file = File::from(fd);
             // Recorded at once: a monitor may look at the new name any moment now.
-            let born = settings.created(&file);
+            let born = settings.created(&file, dir, &name);
             if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
                 continue;
             }
@@ -585,7 +603,14 @@ impl<'dir> Temp<'dir> {
     }
 
     /// Renames the temporary file to `name`; replaces what is there only when `replace` is set.
-    fn rename_into_place(&self, name: &OsStr, replace: bool) -> Result<(), Errno> {
+    fn rename_into_place(
+        &self,
+        name: &OsStr,
+        replace: bool,
+        settings: Settings<'_>,
+    ) -> Result<(), Errno> {
+        // Recorded first: a monitor may look at the name as soon as the rename is done.
+        settings.placed(&self.file, self.dir, name);
         if replace {
             rustix::fs::renameat(self.dir, self.name.as_os_str(), self.dir, name)?;
             self.renamed.set(true);

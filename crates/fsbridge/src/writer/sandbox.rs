@@ -166,11 +166,12 @@ pub(crate) fn open_dir(
             Err(Errno::NOENT) => {
                 match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)) {
                     Ok(()) => {
+                        // Recorded before the (slow) sync: a monitor may look at it now.
+                        if let Ok(made) = open_beneath(root, &prefix, flags, Mode::empty()) {
+                            settings.created(&made, &dir, name);
+                        }
                         if settings.fsync {
                             sync_dir(&dir).map_err(|errno| WriteError::from_errno(shown, errno))?;
-                        }
-                        if let Ok(made) = open_beneath(root, &prefix, flags, Mode::empty()) {
-                            settings.created(&made);
                         }
                     }
                     // Another writer made it first: fine.
