@@ -119,7 +119,7 @@ pub(crate) fn write_outcome(out: &mut impl Write, outcome: &WriteOutcome) -> io:
 
 /// One line of stdin, as the reader thread hands it over.
 #[derive(Debug)]
-enum Line {
+pub(crate) enum Line {
     /// A line that is not blank, without its newline; `number` counts from 1.
     Command { number: u64, bytes: Vec<u8> },
     /// A line longer than the limit, skipped.
@@ -129,7 +129,7 @@ enum Line {
 }
 
 /// Reads lines until end of input, or until nobody listens any more.
-fn read_lines(input: &mut impl BufRead, limit: usize, lines: &mpsc::Sender<Line>) {
+pub(crate) fn read_lines(input: &mut impl BufRead, limit: usize, lines: &mpsc::Sender<Line>) {
     let mut number = 0;
     loop {
         number += 1;

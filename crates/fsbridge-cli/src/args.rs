@@ -46,6 +46,24 @@ pub enum Command {
     ///
     /// Example: fsbridge write --root /srv/out append logs/today.txt --text "done"
     Write(WriteArgs),
+
+    /// Run the named io configs of a config file: events of every input on stdout, tagged with
+    /// the config's name; write and control commands on stdin, routed by name.
+    Run(RunArgs),
+}
+
+/// `fsbridge run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The config file (TOML; see examples/fsbridge.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+
+    /// What to do with the events fsbridge's own writes cause in watched inputs: leave them out
+    /// (`drop`), or report them with `"origin":"self"` (`mark`). Overrides the file's
+    /// `self_events`. Default: drop.
+    #[arg(long, value_name = "WHAT", value_parser = crate::config::self_events)]
+    pub self_events: Option<fsbridge::SelfEvents>,
 }
 
 /// Arguments of `fsbridge watch`.

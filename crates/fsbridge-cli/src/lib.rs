@@ -5,10 +5,12 @@
 
 mod apply;
 mod args;
+mod config;
 mod duration;
 mod exit;
 mod logging;
 mod output;
+mod run;
 mod size;
 mod watch;
 mod write;
@@ -50,6 +52,7 @@ pub fn main() -> ExitCode {
             Command::Watch(watch) => watch::run(watch).await,
             Command::Apply(apply) => apply::run(apply).await,
             Command::Write(write) => write::run(write).await,
+            Command::Run(run) => run::run(run).await,
         }
     });
     match result {

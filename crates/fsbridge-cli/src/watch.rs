@@ -101,7 +101,7 @@ fn finish_on_write_error(error: io::Error) -> anyhow::Result<u8> {
 
 /// Resolves when stdout's reader goes away (the pipe's other end closed, the terminal hung up),
 /// so that `fsbridge watch DIR | head -3` ends without waiting for a fourth event.
-fn closed_stdout() -> tokio::sync::oneshot::Receiver<()> {
+pub(crate) fn closed_stdout() -> tokio::sync::oneshot::Receiver<()> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new()
         .name("stdout-watch".into())

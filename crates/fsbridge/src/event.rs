@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use crate::origin::Origin;
+
 /// What the watched target is: a directory with a tree below it, or a single file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TargetKind {
@@ -320,6 +322,9 @@ pub struct Event {
     /// For a creation or deletion that was really a rename across the tree's boundary: which
     /// way. Only the native backend knows; polling never says.
     pub cause: Option<Cause>,
+    /// [`Origin::SelfWrite`] for a change made by fsbridge's own writer, when the monitor
+    /// marks such changes instead of dropping them (see `MonitorBuilder::with_self_writes`).
+    pub origin: Option<Origin>,
 }
 
 impl Event {
@@ -331,6 +336,7 @@ impl Event {
             time: SystemTime::now(),
             content: None,
             cause: None,
+            origin: None,
         }
     }
 

@@ -86,8 +86,10 @@ mod error;
 mod event;
 mod filter;
 mod index;
+mod io;
 mod lifecycle;
 mod monitor;
+mod origin;
 mod reconcile;
 mod scan;
 pub mod wire;
@@ -99,7 +101,9 @@ pub use event::{
     Attributes, Cause, Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason,
     Reset, TargetKind, UpdateKind,
 };
+pub use io::{IoConfig, IoEvents};
 pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};
+pub use origin::{Origin, SelfEvents, SelfWrites};
 pub use writer::{
     DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, WriteCommand, WriteError, WriteErrorKind, WriteOp,
     WriteOutcome, Writer, Written,

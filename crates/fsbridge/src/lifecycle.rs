@@ -28,7 +28,8 @@ use crate::content::{self, ContentOptions};
 use crate::event::{Cause, Event, EventKind, FileType, TargetKind, UpdateKind};
 use crate::filter::Ignore;
 use crate::index::{Entry, FileId, Index, Kind};
-use crate::monitor::Chunk;
+use crate::monitor::{Chunk, Parcel};
+use crate::origin::{Origin, SelfEvents, SelfWrites};
 use crate::reconcile::{self, Change};
 use crate::scan::{self, WatchSet};
 
@@ -114,6 +115,8 @@ pub(crate) struct Lifecycle {
     moved_out: HashSet<Vec<u8>>,
     /// The last bytes of each file's latest content, to notice rewrites (content only).
     tails: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
+    /// What fsbridge's writers did, and what to do with the events it caused.
+    self_writes: Option<(SelfWrites, SelfEvents)>,
 }
 
 /// How many events travel to the stream together: one wake-up of the consumer for many events
@@ -122,7 +125,9 @@ const CHUNK: usize = 256;
 
 /// Events on their way to the stream, sent in chunks.
 struct Outbox {
-    sender: mpsc::Sender<Chunk>,
+    sender: mpsc::Sender<Parcel>,
+    /// The generation of the input these events come from.
+    generation: u64,
     chunk: RefCell<Chunk>,
 }
 
@@ -142,7 +147,9 @@ impl Outbox {
         if chunk.is_empty() {
             return Ok(());
         }
-        self.sender.blocking_send(chunk).map_err(|_| Closed)
+        self.sender
+            .blocking_send((self.generation, chunk))
+            .map_err(|_| Closed)
     }
 }
 
@@ -153,8 +160,8 @@ impl Lifecycle {
         source: Source,
         hints: Arc<Hints>,
         settle: Duration,
-        events: mpsc::Sender<Chunk>,
-        content: Option<ContentOptions>,
+        events: mpsc::Sender<Parcel>,
+        generation: u64,
     ) -> Self {
         Self {
             target,
@@ -168,15 +175,29 @@ impl Lifecycle {
             wrong_kind_reported: false,
             events: Outbox {
                 sender: events,
+                generation,
                 chunk: RefCell::new(Vec::new()),
             },
-            content,
+            content: None,
             ignore: None,
             attributes: false,
             tails: RefCell::default(),
             moved_in: HashSet::new(),
             moved_out: HashSet::new(),
+            self_writes: None,
         }
+    }
+
+    /// Recognises the changes `record`'s writers made, and drops or marks their events.
+    pub(crate) fn with_self_writes(mut self, record: Option<(SelfWrites, SelfEvents)>) -> Self {
+        self.self_writes = record;
+        self
+    }
+
+    /// Makes file events carry content as `content` says.
+    pub(crate) fn with_content(mut self, content: Option<ContentOptions>) -> Self {
+        self.content = content;
+        self
     }
 
     /// Leaves what `ignore` matches out of the tree.
@@ -633,14 +654,33 @@ impl Lifecycle {
             }
             _ => None,
         };
+        let origin = match &self.self_writes {
+            Some((record, handling)) if made_by(record, &change) => match handling {
+                SelfEvents::Drop => return Ok(()),
+                SelfEvents::Mark => Some(Origin::SelfWrite),
+            },
+            _ => None,
+        };
         let mut event = to_event(&self.target, change, self.attributes);
         event.content = content;
         event.cause = cause;
+        event.origin = origin;
         self.send(event)
     }
 
     fn send(&self, event: Event) -> Result<(), Closed> {
         self.events.push(event)
+    }
+}
+
+/// Whether `change` is what one of `record`'s writers did (see [`crate::origin`]).
+fn made_by(record: &SelfWrites, change: &Change) -> bool {
+    let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
+    match change {
+        Change::Created { entry, .. } if entry.kind.is_dir() => record.made_dir(entry),
+        Change::Created { entry, .. } | Change::Updated { entry, .. } => record.wrote(entry),
+        Change::Moved { from, entry, .. } => record.moved(entry, temporary(from)),
+        Change::Deleted { path, entry } => record.removed(entry, temporary(path)),
     }
 }
 

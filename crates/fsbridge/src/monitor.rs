@@ -21,9 +21,14 @@ use crate::error::WatchError;
 use crate::event::{ContentMode, Encoding, Event, EventKind, RescanReason, TargetKind};
 use crate::filter::Ignore;
 use crate::lifecycle::{Lifecycle, Source};
+use crate::origin::{SelfEvents, SelfWrites};
 
 /// Events travel from the monitor's thread to the stream in chunks.
 pub(crate) type Chunk = Vec<Result<Event, WatchError>>;
+
+/// A chunk and the generation of the input that sent it: an io config's stream outlives its
+/// inputs and drops what a replaced input still sent.
+pub(crate) type Parcel = (u64, Chunk);
 
 /// The default settle window: hints are collected this long after the first one before the
 /// reconciler looks.
@@ -46,6 +51,7 @@ pub struct MonitorBuilder {
     content: Option<ContentOptions>,
     ignore: Vec<String>,
     attributes: bool,
+    self_writes: Option<(SelfWrites, SelfEvents)>,
     #[cfg(feature = "fault-injection")]
     fault_seed: Option<u64>,
 }
@@ -65,6 +71,7 @@ impl MonitorBuilder {
             content: None,
             ignore: Vec::new(),
             attributes: false,
+            self_writes: None,
             #[cfg(feature = "fault-injection")]
             fault_seed: None,
         }
@@ -179,6 +186,17 @@ impl MonitorBuilder {
         self.attributes
     }
 
+    /// Recognises the changes made by writers that share `record` (see
+    /// [`Writer::with_self_writes`](crate::Writer::with_self_writes)): their events are dropped,
+    /// or marked [`Origin::SelfWrite`](crate::Origin::SelfWrite) with [`SelfEvents::Mark`]. A
+    /// program that writes into a tree it watches then does not hear its own writes. Default:
+    /// every change is reported.
+    #[must_use]
+    pub fn with_self_writes(mut self, record: &SelfWrites, handling: SelfEvents) -> Self {
+        self.self_writes = Some((record.clone(), handling));
+        self
+    }
+
     /// Loses random windows of native hints, each followed by an overflow, as an overflowing
     /// kernel queue would: for testing the recovery. Only with the `fault-injection` feature.
     #[cfg(feature = "fault-injection")]
@@ -196,6 +214,22 @@ impl MonitorBuilder {
     /// [`WatchError::Backend`] or [`WatchError::WatchLimit`] when the native backend cannot
     /// start; [`WatchError::Io`] when the current directory is needed and unreadable.
     pub fn build(self) -> Result<Monitor, WatchError> {
+        // The channel holds chunks of events: about `capacity` events in all.
+        let (sender, receiver) = mpsc::channel(self.capacity.div_ceil(256));
+        let running = self.start(sender, 0)?;
+        Ok(Monitor {
+            receiver,
+            buffered: Vec::new().into_iter(),
+            _running: running,
+        })
+    }
+
+    /// Starts watching, sending events to `sender` in parcels of `generation`.
+    pub(crate) fn start(
+        self,
+        sender: mpsc::Sender<Parcel>,
+        generation: u64,
+    ) -> Result<Running, WatchError> {
         let target = absolute(&self.path)?;
         let kind = match self.kind {
             Some(kind) => kind,
@@ -205,8 +239,6 @@ impl MonitorBuilder {
                 Err(_) => return Err(WatchError::UnknownKind { path: target }),
             },
         };
-        // The channel holds chunks of events: about `capacity` events in all.
-        let (sender, receiver) = mpsc::channel(self.capacity.div_ceil(256));
         let hints = Hints::new(self.hint_capacity);
         #[cfg(feature = "fault-injection")]
         if let Some(seed) = self.fault_seed {
@@ -214,10 +246,8 @@ impl MonitorBuilder {
         }
 
         if self.raw {
-            let watcher = start_raw(&target, &sender)?;
-            return Ok(Monitor {
-                receiver,
-                buffered: Vec::new().into_iter(),
+            let watcher = start_raw(&target, &sender, generation)?;
+            return Ok(Running {
                 hints,
                 _raw: Some(watcher),
             });
@@ -241,9 +271,11 @@ impl MonitorBuilder {
             Arc::clone(&hints),
             self.settle,
             sender,
-            self.content,
+            generation,
         )
+        .with_content(self.content)
         .with_ignore(Ignore::new(&self.ignore)?)
+        .with_self_writes(self.self_writes)
         .with_attributes(self.attributes);
         let initial = self.initial;
         std::thread::Builder::new()
@@ -253,12 +285,20 @@ impl MonitorBuilder {
                 path: PathBuf::new(),
                 source,
             })?;
-        Ok(Monitor {
-            receiver,
-            buffered: Vec::new().into_iter(),
-            hints,
-            _raw: None,
-        })
+        Ok(Running { hints, _raw: None })
+    }
+}
+
+/// A started input without its stream; dropping it stops watching and removes the watches.
+#[derive(Debug)]
+pub(crate) struct Running {
+    hints: Arc<Hints>,
+    _raw: Option<RecommendedWatcher>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.hints.close();
     }
 }
 
@@ -273,7 +313,8 @@ fn absolute(path: &Path) -> Result<PathBuf, WatchError> {
 
 fn start_raw(
     target: &Path,
-    sender: &mpsc::Sender<Chunk>,
+    sender: &mpsc::Sender<Parcel>,
+    generation: u64,
 ) -> Result<RecommendedWatcher, WatchError> {
     let ready = Event::now(
         EventKind::Ready {
@@ -304,7 +345,7 @@ fn start_raw(
                 Err(error) => Err(WatchError::backend(None, error)),
             };
             // The stream may be gone already; the watcher is dropped with it.
-            let _ = events.blocking_send(vec![event]);
+            let _ = events.blocking_send((generation, vec![event]));
         },
         notify::Config::default(),
     )
@@ -312,7 +353,7 @@ fn start_raw(
     watcher
         .watch(target, RecursiveMode::Recursive)
         .map_err(|error| WatchError::backend(Some(target.to_path_buf()), error))?;
-    let _ = sender.try_send(vec![Ok(ready)]);
+    let _ = sender.try_send((generation, vec![Ok(ready)]));
     Ok(watcher)
 }
 
@@ -344,11 +385,10 @@ fn raw_kind(kind: notify::EventKind) -> String {
 /// ```
 #[derive(Debug)]
 pub struct Monitor {
-    receiver: mpsc::Receiver<Chunk>,
+    receiver: mpsc::Receiver<Parcel>,
     /// The rest of the chunk being handed out.
     buffered: std::vec::IntoIter<Result<Event, WatchError>>,
-    hints: Arc<Hints>,
-    _raw: Option<RecommendedWatcher>,
+    _running: Running,
 }
 
 impl Monitor {
@@ -387,7 +427,7 @@ impl Monitor {
             if let Some(event) = self.buffered.next() {
                 return Some(event);
             }
-            self.buffered = self.receiver.recv().await?.into_iter();
+            self.buffered = self.receiver.recv().await?.1.into_iter();
         }
     }
 
@@ -401,7 +441,7 @@ impl Monitor {
             if let Some(event) = self.buffered.next() {
                 return Some(event);
             }
-            self.buffered = self.receiver.blocking_recv()?.into_iter();
+            self.buffered = self.receiver.blocking_recv()?.1.into_iter();
         }
     }
 }
@@ -415,15 +455,9 @@ impl Stream for Monitor {
                 return Poll::Ready(Some(event));
             }
             match std::task::ready!(self.receiver.poll_recv(context)) {
-                Some(chunk) => self.buffered = chunk.into_iter(),
+                Some((_, chunk)) => self.buffered = chunk.into_iter(),
                 None => return Poll::Ready(None),
             }
         }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        self.hints.close();
     }
 }

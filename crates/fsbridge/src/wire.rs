@@ -18,6 +18,7 @@
 //! | `uid` | as `mode` | the owner's user ID after the change |
 //! | `gid` | as `mode` | the owner's group ID after the change |
 //! | `reason` | created and deleted events | `moved_in` or `moved_out` when the entry was really renamed into or out of the tree (native backend only) |
+//! | `origin` | file and directory events | `self` when fsbridge's own writer made the change (only with `--self-events mark`; by default such events are not reported) |
 //! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
 //! | `paths` | `raw` | the paths the backend named |
 //! | `content_mode` | with content | `full` (the whole file) or `appended` (bytes added since the file's previous event) |
@@ -214,6 +215,9 @@ impl Serialize for Event {
         if let Some(cause) = self.cause {
             map.serialize_entry("reason", cause.as_str())?;
         }
+        if let Some(origin) = self.origin {
+            map.serialize_entry("origin", origin.as_str())?;
+        }
         if let Some(content) = &self.content {
             serialize_content(&mut map, content)?;
         }
@@ -238,6 +242,7 @@ mod tests {
             time: UNIX_EPOCH + Duration::from_micros(1_764_770_000_123_456),
             content: None,
             cause: None,
+            origin: None,
         }
     }
 

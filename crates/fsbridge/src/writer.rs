@@ -36,8 +36,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::origin::SelfWrites;
+
 pub use command::{WriteCommand, WriteOp, WriteOutcome, Written};
 pub use error::{WriteError, WriteErrorKind};
+pub(crate) use ops::is_temp_name;
 
 /// How long a writer waits for another writer's lock by default.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -85,6 +88,8 @@ struct Inner {
     ids: Ids,
     /// The (device, inode) of the root last swept for stale temporary files.
     swept: Mutex<Option<(u64, u64)>>,
+    /// Where the state each command leaves is recorded, for monitors to recognise.
+    self_writes: Option<SelfWrites>,
 }
 
 impl Writer {
@@ -103,6 +108,7 @@ impl Writer {
                 max_bytes: DEFAULT_MAX_BYTES,
                 ids: Ids::default(),
                 swept: Mutex::new(None),
+                self_writes: None,
             }),
         }
     }
@@ -129,6 +135,15 @@ impl Writer {
         self.configure(|inner| inner.max_bytes = max_bytes)
     }
 
+    /// Records in `record` the state every command leaves, so that monitors given the same
+    /// record ([`MonitorBuilder::with_self_writes`](crate::MonitorBuilder::with_self_writes))
+    /// recognise the events this writer causes. Off by default.
+    #[must_use]
+    pub fn with_self_writes(self, record: &SelfWrites) -> Self {
+        let record = record.clone();
+        self.configure(|inner| inner.self_writes = Some(record))
+    }
+
     fn configure(mut self, change: impl FnOnce(&mut Inner)) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             change(inner);
@@ -142,6 +157,7 @@ impl Writer {
             max_bytes: self.inner.max_bytes,
             ids: Ids::default(),
             swept: Mutex::new(None),
+            self_writes: self.inner.self_writes.clone(),
         };
         change(&mut inner);
         Self {
@@ -260,6 +276,7 @@ impl Inner {
         let settings = ops::Settings {
             fsync: self.fsync,
             lock_timeout: self.lock_timeout,
+            record: self.self_writes.as_ref(),
         };
         ops::run(&root, &relative, command, settings)
     }

@@ -278,6 +278,10 @@ async fn moves_across_the_boundary_say_so_and_plain_ones_do_not() {
     fs::write(dir.path().join("plain"), "x").unwrap();
     fs::remove_file(dir.path().join("plain")).unwrap();
     fs::write(dir.path().join("made"), "x").unwrap();
+    // Written under a temporary name and renamed inside the tree, as an editor saves: when both
+    // fall in one window the file is new to the stream, but it came from nowhere outside.
+    fs::write(dir.path().join(".saved.tmp"), "x").unwrap();
+    fs::rename(dir.path().join(".saved.tmp"), dir.path().join("saved")).unwrap();
     let plain = watch.settle_on_disk().await;
     fs::rename(dir.path().join("pkg"), outside.path().join("back")).unwrap();
     let moved_out = watch.settle_on_disk().await;

@@ -5,7 +5,7 @@
 //! from watch descriptors to paths: the reader turns each event into a path and hands it to
 //! [`Hints`]; it never decides anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -199,13 +199,41 @@ impl Reader {
             loop {
                 match self.inotify.read_events(&mut buffer) {
                     Ok(events) => {
+                        let events: Vec<_> = events.collect();
+                        // A rename inside the watched tree is a MOVED_FROM and a MOVED_TO with
+                        // one cookie; only an unpaired half crosses the tree's boundary.
+                        let cookies = |half: EventMask| -> HashSet<u32> {
+                            events
+                                .iter()
+                                .filter(|event| event.mask.contains(half))
+                                .map(|event| event.cookie)
+                                .collect()
+                        };
+                        let from = cookies(EventMask::MOVED_FROM);
+                        let renames: HashSet<u32> = if from.is_empty() {
+                            from
+                        } else {
+                            from.intersection(&cookies(EventMask::MOVED_TO))
+                                .copied()
+                                .collect()
+                        };
                         let paths = lock(&self.paths);
                         let mut ended = Vec::new();
                         for event in events {
+                            let mask = if event
+                                .mask
+                                .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO)
+                                && renames.contains(&event.cookie)
+                            {
+                                Inside::Rename
+                            } else {
+                                Inside::Other
+                            };
                             self.hint(
                                 &paths,
                                 event.wd.get_watch_descriptor_id(),
                                 event.mask,
+                                mask,
                                 event.name,
                                 &mut ended,
                             );
@@ -235,6 +263,7 @@ impl Reader {
         paths: &HashMap<i32, (WatchDescriptor, PathBuf)>,
         wd: i32,
         mask: EventMask,
+        inside: Inside,
         name: Option<&OsStr>,
         ended: &mut Vec<i32>,
     ) {
@@ -257,7 +286,13 @@ impl Reader {
         if !is_relevant(&path, &self.target, self.kind) {
             return;
         }
-        let touch = if mask.contains(EventMask::MOVED_TO) {
+        let touch = if inside == Inside::Rename {
+            if mask.contains(EventMask::MOVED_FROM) {
+                Touch::Removed
+            } else {
+                Touch::Changed
+            }
+        } else if mask.contains(EventMask::MOVED_TO) {
             Touch::MovedIn
         } else if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
             Touch::MovedOut
@@ -268,4 +303,13 @@ impl Reader {
         };
         self.hints.touch(path, touch);
     }
+}
+
+/// Whether a rename event is one half of a rename inside the watched tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inside {
+    /// Both halves were seen: the entry stayed in the tree.
+    Rename,
+    /// Any other event, or a rename of which only one half was seen.
+    Other,
 }

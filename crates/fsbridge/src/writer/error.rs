@@ -92,6 +92,14 @@ pub enum WriteError {
         /// What kept the writer waiting.
         reason: String,
     },
+    /// The command went to an io config that has no output (no writer root) at the moment.
+    #[error("{}", Shown { path, reason })]
+    NoOutput {
+        /// The path as given.
+        path: PathBuf,
+        /// Which config, and how to give it an output.
+        reason: String,
+    },
     /// Any other failure of the operating system.
     #[error("{}: {source}", path.display())]
     Io {
@@ -145,6 +153,8 @@ pub enum WriteErrorKind {
     Permission,
     /// `busy`: the file stayed locked by another writer.
     Busy,
+    /// `no_output`: the io config has no output to write to.
+    NoOutput,
     /// `io`: any other operating system error.
     Io,
 }
@@ -162,6 +172,7 @@ impl WriteErrorKind {
             Self::NoSpace => "no_space",
             Self::Permission => "permission",
             Self::Busy => "busy",
+            Self::NoOutput => "no_output",
             Self::Io => "io",
         }
     }
@@ -186,6 +197,7 @@ impl WriteError {
             Self::NoSpace { .. } => WriteErrorKind::NoSpace,
             Self::Permission { .. } => WriteErrorKind::Permission,
             Self::Busy { .. } => WriteErrorKind::Busy,
+            Self::NoOutput { .. } => WriteErrorKind::NoOutput,
             Self::Io { .. } => WriteErrorKind::Io,
         }
     }
@@ -202,6 +214,7 @@ impl WriteError {
             | Self::NoSpace { path, .. }
             | Self::Permission { path, .. }
             | Self::Busy { path, .. }
+            | Self::NoOutput { path, .. }
             | Self::Io { path, .. } => path,
         }
     }

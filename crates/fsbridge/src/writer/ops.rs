@@ -35,6 +35,8 @@ use rustix::io::Errno;
 use super::command::{WriteCommand, WriteOp, Written};
 use super::error::WriteError;
 use super::sandbox::{self, Target};
+use crate::index::Entry;
+use crate::origin::SelfWrites;
 
 /// The start of every temporary file's name.
 pub(crate) const TEMP_PREFIX: &str = ".fsbridge-tmp-";
@@ -50,9 +52,27 @@ const MAX_SWEEP_DEPTH: usize = 256;
 
 /// What an operation needs from the writer's configuration.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Settings {
+pub(crate) struct Settings<'a> {
     pub(crate) fsync: bool,
     pub(crate) lock_timeout: Duration,
+    /// Where the state each command leaves is recorded, if anywhere.
+    pub(crate) record: Option<&'a SelfWrites>,
+}
+
+impl Settings<'_> {
+    /// Records that the file or directory open at `fd` is in the state a command left it in,
+    /// or is being written now: `note` says which.
+    pub(crate) fn note(&self, fd: impl AsFd, note: fn(&SelfWrites, &Entry)) {
+        let Some(record) = self.record else {
+            return;
+        };
+        // A duplicate descriptor as a `File`, for the birth time `File::metadata` reads.
+        if let Ok(fd) = fd.as_fd().try_clone_to_owned()
+            && let Ok(metadata) = File::from(fd).metadata()
+        {
+            note(record, &Entry::from_metadata(&metadata));
+        }
+    }
 }
 
 /// Why one attempt of an operation stopped.
@@ -74,7 +94,7 @@ pub(crate) fn run(
     root: &OwnedFd,
     relative: &Path,
     command: &WriteCommand,
-    settings: Settings,
+    settings: Settings<'_>,
 ) -> Result<Written, WriteError> {
     let shown = command.path();
     let contents = command.contents().unwrap_or_default();
@@ -83,7 +103,7 @@ pub(crate) fn run(
         WriteOp::Append => append(root, relative, contents, settings, shown),
         WriteOp::Overwrite => overwrite(root, relative, contents, settings, shown),
         WriteOp::Delete => delete(root, relative, settings, shown),
-        WriteOp::Mkdir => sandbox::open_dir(root, relative, true, settings.fsync, shown)
+        WriteOp::Mkdir => sandbox::open_dir(root, relative, true, settings, shown)
             .map(|_| Written {
                 size: None,
                 atomic: None,
@@ -107,10 +127,10 @@ fn create(
     root: &OwnedFd,
     relative: &Path,
     contents: &[u8],
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
-    let target = sandbox::locate(root, relative, true, false, settings.fsync, shown)?;
+    let target = sandbox::locate(root, relative, true, false, settings, shown)?;
     if let Some(file_type) = target.file_type() {
         return Err(Flow::Fail(WriteError::Exists {
             path: shown.to_path_buf(),
@@ -119,6 +139,7 @@ fn create(
     }
 
     let temp = Temp::create(&target.dir, 0o666).map_err(|errno| errno_fail(shown, errno))?;
+    settings.note(&temp.file, SelfWrites::writing);
     temp.fill(contents, settings, shown)?;
     match temp.rename_into_place(&target.name, false) {
         Ok(()) => {}
@@ -141,10 +162,10 @@ fn overwrite(
     root: &OwnedFd,
     relative: &Path,
     contents: &[u8],
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
-    let mut target = sandbox::locate(root, relative, true, true, settings.fsync, shown)?;
+    let mut target = sandbox::locate(root, relative, true, true, settings, shown)?;
     match target.file_type() {
         None => return create_missing(&target, contents, settings, shown),
         Some(FileType::RegularFile) => {}
@@ -161,6 +182,7 @@ fn overwrite(
         }
         Err(errno) => return Err(errno_fail(shown, errno)),
     };
+    settings.note(&temp.file, SelfWrites::writing);
     temp.take_attributes(&stat);
     temp.fill(contents, settings, shown)?;
     temp.rename_into_place(&target.name, true)
@@ -178,10 +200,11 @@ fn overwrite(
 fn create_missing(
     target: &Target,
     contents: &[u8],
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
     let temp = Temp::create(&target.dir, 0o666).map_err(|errno| errno_fail(shown, errno))?;
+    settings.note(&temp.file, SelfWrites::writing);
     temp.fill(contents, settings, shown)?;
     match temp.rename_into_place(&target.name, false) {
         Ok(()) => {}
@@ -200,7 +223,7 @@ fn rewrite_in_place(
     file: &File,
     stat: &Stat,
     contents: &[u8],
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
     let new_len = len(contents);
@@ -213,6 +236,7 @@ fn rewrite_in_place(
             Err(errno) => return Err(errno_fail(shown, errno)),
         }
     }
+    settings.note(file, SelfWrites::writing);
     file.write_all_at(contents, 0)
         .and_then(|()| file.set_len(new_len))
         .and_then(|()| {
@@ -223,6 +247,7 @@ fn rewrite_in_place(
             }
         })
         .map_err(|error| Flow::Fail(WriteError::from_io(shown, &error)))?;
+    settings.note(file, SelfWrites::written);
     Ok(Written {
         size: Some(new_len),
         atomic: Some(false),
@@ -233,10 +258,10 @@ fn append(
     root: &OwnedFd,
     relative: &Path,
     contents: &[u8],
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
-    let mut target = sandbox::locate(root, relative, true, true, settings.fsync, shown)?;
+    let mut target = sandbox::locate(root, relative, true, true, settings, shown)?;
     let flags = OFlags::WRONLY | OFlags::APPEND;
     let (file, stat, created) = match target.file_type() {
         None => {
@@ -261,6 +286,7 @@ fn append(
         Some(other) => return Err(Flow::Fail(not_a_file(shown, other))),
     };
     let old_len = u64::try_from(stat.st_size).unwrap_or(0);
+    settings.note(&file, SelfWrites::writing);
 
     // One O_APPEND write under the lock; a partial write (full disk) is undone.
     // LIMITATION: a process killed (SIGKILL, power loss) in the middle of a large append leaves
@@ -281,6 +307,7 @@ fn append(
         }
         return Err(Flow::Fail(WriteError::from_io(shown, &error)));
     }
+    settings.note(&file, SelfWrites::written);
     if created {
         sync_dir(&target.dir, settings, shown)?;
     }
@@ -293,10 +320,10 @@ fn append(
 fn delete(
     root: &OwnedFd,
     relative: &Path,
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
-    let mut target = sandbox::locate(root, relative, false, false, settings.fsync, shown)?;
+    let mut target = sandbox::locate(root, relative, false, false, settings, shown)?;
     let lock = match target.file_type() {
         None => {
             return Err(Flow::Fail(WriteError::NotFound {
@@ -318,6 +345,16 @@ fn delete(
         Some(other) => return Err(Flow::Fail(not_a_file(shown, other))),
     };
 
+    if settings.record.is_some()
+        && let Ok(doomed) = rustix::fs::openat(
+            &target.dir,
+            target.name.as_os_str(),
+            OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    {
+        settings.note(&doomed, SelfWrites::deleted);
+    }
     match rustix::fs::unlinkat(&target.dir, target.name.as_os_str(), AtFlags::empty()) {
         Ok(()) => {}
         Err(Errno::NOENT) => return Err(Flow::Again),
@@ -336,7 +373,7 @@ fn delete(
 fn open_locked(
     target: &mut Target,
     flags: OFlags,
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<(File, Stat), Flow> {
     // O_NONBLOCK: should a fifo be swapped in after the type check, opening it must not hang.
@@ -365,7 +402,7 @@ fn open_locked(
 fn lock_and_verify(
     file: &File,
     target: &mut Target,
-    settings: Settings,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Stat, Flow> {
     lock(file, settings.lock_timeout, shown)?;
@@ -397,7 +434,7 @@ fn lock(file: &File, timeout: Duration, shown: &Path) -> Result<(), WriteError> 
     }
 }
 
-fn sync_dir(dir: &OwnedFd, settings: Settings, shown: &Path) -> Result<(), Flow> {
+fn sync_dir(dir: &OwnedFd, settings: Settings<'_>, shown: &Path) -> Result<(), Flow> {
     if !settings.fsync {
         return Ok(());
     }
@@ -498,7 +535,7 @@ impl<'dir> Temp<'dir> {
     }
 
     /// Writes the content and makes it durable (when asked).
-    fn fill(&self, contents: &[u8], settings: Settings, shown: &Path) -> Result<(), Flow> {
+    fn fill(&self, contents: &[u8], settings: Settings<'_>, shown: &Path) -> Result<(), Flow> {
         (&self.file)
             .write_all(contents)
             .and_then(|()| {
@@ -508,7 +545,9 @@ impl<'dir> Temp<'dir> {
                     Ok(())
                 }
             })
-            .map_err(|error| Flow::Fail(WriteError::from_io(shown, &error)))
+            .map_err(|error| Flow::Fail(WriteError::from_io(shown, &error)))?;
+        settings.note(&self.file, SelfWrites::written);
+        Ok(())
     }
 
     /// Renames the temporary file to `name`; replaces what is there only when `replace` is set.

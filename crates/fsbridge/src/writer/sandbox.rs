@@ -31,6 +31,8 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
 use super::error::WriteError;
+use super::ops::Settings;
+use crate::origin::SelfWrites;
 
 /// How often a lookup that the kernel answered with `EAGAIN` (a rename or mount raced with
 /// the lookup of `..`) is retried before the command is `busy`.
@@ -136,7 +138,7 @@ pub(crate) fn open_dir(
     root: &OwnedFd,
     relative: &Path,
     create: bool,
-    fsync: bool,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<OwnedFd, WriteError> {
     let flags = OFlags::PATH | OFlags::DIRECTORY;
@@ -165,8 +167,11 @@ pub(crate) fn open_dir(
             Err(Errno::NOENT) => {
                 match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)) {
                     Ok(()) => {
-                        if fsync {
+                        if settings.fsync {
                             sync_dir(&dir).map_err(|errno| WriteError::from_errno(shown, errno))?;
+                        }
+                        if let Ok(made) = open_beneath(root, &prefix, flags, Mode::empty()) {
+                            settings.note(&made, SelfWrites::made);
                         }
                     }
                     // Another writer made it first: fine.
@@ -258,7 +263,7 @@ pub(crate) fn locate(
     relative: &Path,
     create_parents: bool,
     follow: bool,
-    fsync: bool,
+    settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Target, WriteError> {
     let mut relative = relative.to_path_buf();
@@ -271,7 +276,7 @@ pub(crate) fn locate(
             });
         };
         let parent = relative.parent().unwrap_or(Path::new(""));
-        let dir = open_dir(root, parent, create_parents, fsync, shown)?;
+        let dir = open_dir(root, parent, create_parents, settings, shown)?;
         let stat = stat_name(&dir, &name, shown)?;
         let is_link = stat
             .as_ref()

@@ -1,0 +1,236 @@
+//! Io configs: an input and an output changed while running behind one stream, and a program
+//! that writes into the tree it watches not hearing its own writes.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+
+use fsbridge::{
+    Event, EventKind, IoConfig, IoEvents, MonitorBuilder, Origin, SelfEvents, SelfWrites,
+    TargetKind, WriteCommand, Writer,
+};
+use futures::StreamExt as _;
+use support::{DEADLINE, put};
+
+async fn next(events: &mut IoEvents) -> Event {
+    tokio::time::timeout(DEADLINE, events.next())
+        .await
+        .unwrap_or_else(|_| panic!("no event within {DEADLINE:?}"))
+        .expect("the stream goes on")
+        .expect("no watch error")
+}
+
+fn dir(path: &Path) -> MonitorBuilder {
+    MonitorBuilder::new(path).with_kind(TargetKind::Dir)
+}
+
+fn writer(root: &Path) -> Writer {
+    Writer::new(root).with_fsync(false)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_with_no_output_refuses_commands_by_kind() {
+    let (config, _events) = IoConfig::new();
+
+    let outcome = config.apply(WriteCommand::create("a.txt", "x")).await;
+
+    let error = outcome.error().expect("refused");
+    assert_eq!(error.kind().as_str(), "no_output");
+    assert!(error.to_string().contains("no output"), "{error}");
+    assert!(!config.has_input());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_stays_the_same_across_input_changes() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+
+    config.set_input(dir(first.path())).unwrap();
+    let ready = next(&mut events).await;
+    assert_eq!(ready.name(), "ready");
+    assert_eq!(ready.path, first.path());
+    put(&first.path().join("a.txt"), "a");
+    assert_eq!(next(&mut events).await.path, first.path().join("a.txt"));
+
+    config.set_input(dir(second.path())).unwrap();
+    let ready = next(&mut events).await;
+    assert_eq!(ready.name(), "ready");
+    assert_eq!(ready.path, second.path());
+    // The first directory is no longer watched: the next event is the second one's.
+    put(&first.path().join("ignored.txt"), "x");
+    put(&second.path().join("b.txt"), "b");
+    assert_eq!(next(&mut events).await.path, second.path().join("b.txt"));
+
+    assert!(config.remove_input());
+    assert!(!config.has_input());
+    put(&second.path().join("unwatched.txt"), "x");
+    config.set_input(dir(first.path())).unwrap();
+    let ready = next(&mut events).await;
+    assert_eq!(
+        (ready.name(), ready.path.as_path()),
+        ("ready", first.path())
+    );
+    put(&first.path().join("c.txt"), "c");
+    assert_eq!(next(&mut events).await.path, first.path().join("c.txt"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_new_input_keeps_the_old_one() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config.set_input(dir(root.path())).unwrap();
+    assert_eq!(next(&mut events).await.name(), "ready");
+
+    let error = config
+        .set_input(MonitorBuilder::new(root.path().join("missing")))
+        .unwrap_err();
+
+    assert!(error.to_string().contains("missing"), "{error}");
+    put(&root.path().join("still.txt"), "x");
+    assert_eq!(next(&mut events).await.path, root.path().join("still.txt"));
+}
+
+/// Each event the bot hears makes it append a line to a log inside the watched tree: without
+/// recognising its own writes, every append would be heard and answered by another, forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feedback_loop_through_the_watched_output_stops() {
+    let root = tempfile::tempdir().unwrap();
+    fs::create_dir(root.path().join("out")).unwrap();
+    let (config, mut events) = IoConfig::new();
+    config.set_input(dir(root.path())).unwrap();
+    config.set_output(writer(&root.path().join("out")));
+    assert_eq!(next(&mut events).await.name(), "ready");
+
+    let mut answered = Vec::new();
+    put(&root.path().join("first.txt"), "1");
+    // The bot answers every event; after the first external file, the next event must be the
+    // second external file, whatever the appends did meanwhile.
+    for external in ["first.txt", "second.txt", "third.txt"] {
+        let event = next(&mut events).await;
+        assert_eq!(
+            event.path,
+            root.path().join(external),
+            "after {answered:?}: {event:?}"
+        );
+        for round in 0..5 {
+            let line = format!("{} {} {round}\n", event.name(), event.path.display());
+            let outcome = config
+                .apply(WriteCommand::append("log/answers.txt", line))
+                .await;
+            assert!(outcome.is_ok(), "{outcome:?}");
+        }
+        answered.push(external);
+        if let Some(following) = ["second.txt", "third.txt"].get(answered.len() - 1) {
+            put(&root.path().join(following), "x");
+        }
+    }
+    let log = fs::read_to_string(root.path().join("out/log/answers.txt")).unwrap();
+    assert_eq!(log.lines().count(), 15);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_writes_are_marked_with_mark_and_others_are_not() {
+    let root = tempfile::tempdir().unwrap();
+    let record = SelfWrites::new();
+    let (config, mut events) = IoConfig::with_self_writes(&record, SelfEvents::Mark);
+    config.set_input(dir(root.path())).unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+
+    for command in [
+        WriteCommand::mkdir("a/b"),
+        WriteCommand::create("a/b/f.txt", "one\n"),
+        WriteCommand::append("a/b/f.txt", "two\n"),
+        WriteCommand::overwrite("a/b/f.txt", "three\n"),
+        WriteCommand::delete("a/b/f.txt"),
+    ] {
+        let outcome = config.apply(command).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    // Then another program's change, which must not be marked.
+    put(&root.path().join("a/theirs.txt"), "x");
+
+    let mut seen = Vec::new();
+    loop {
+        let event = next(&mut events).await;
+        let done = event.path == root.path().join("a/theirs.txt");
+        seen.push(event);
+        if done {
+            break;
+        }
+    }
+    let (theirs, ours) = seen.split_last().unwrap();
+    assert_eq!(theirs.origin, None, "{theirs:?}");
+    assert!(!ours.is_empty());
+    for event in ours {
+        assert_eq!(event.origin, Some(Origin::SelfWrite), "{event:?}");
+    }
+    // Every entry our commands made is accounted for: the directories and the file's end.
+    let names: Vec<_> = ours
+        .iter()
+        .map(|event| event.path.strip_prefix(root.path()).unwrap().to_owned())
+        .collect();
+    assert!(names.contains(&"a".into()), "{names:?}");
+    assert!(names.contains(&"a/b".into()), "{names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_change_to_our_file_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config.set_input(dir(root.path())).unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    let outcome = config
+        .apply(WriteCommand::create("ours.txt", "ours\n"))
+        .await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+
+    // Appended to, then renamed and deleted by another program: all of it is heard.
+    let path = root.path().join("ours.txt");
+    let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, b"theirs\n").unwrap();
+    drop(file);
+    // An update of the file we created; or, when both fell in one settle window, the creation
+    // of a file that was never reported as ours, seen whole.
+    let event = next(&mut events).await;
+    assert!(
+        matches!(
+            event.kind,
+            EventKind::FileUpdated { size: 12, .. } | EventKind::FileCreated { size: 12, .. }
+        ),
+        "{event:?}"
+    );
+    assert_eq!(event.origin, None);
+    fs::rename(&path, root.path().join("moved.txt")).unwrap();
+    assert_eq!(next(&mut events).await.name(), "file_moved");
+    fs::remove_file(root.path().join("moved.txt")).unwrap();
+    assert_eq!(next(&mut events).await.name(), "file_deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configs_sharing_a_record_recognise_each_others_writes() {
+    let watched = tempfile::tempdir().unwrap();
+    let record = SelfWrites::new();
+    let (input, mut events) = IoConfig::with_self_writes(&record, SelfEvents::Drop);
+    let (output, _unused) = IoConfig::with_self_writes(&record, SelfEvents::Drop);
+    input.set_input(dir(watched.path())).unwrap();
+    output.set_output(writer(&watched.path().join("archive")));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    fs::create_dir(watched.path().join("archive")).unwrap();
+    assert_eq!(next(&mut events).await.name(), "dir_created");
+
+    for n in 0..20 {
+        let outcome = output
+            .apply(WriteCommand::create(format!("m{n}.txt"), "message"))
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    put(&watched.path().join("external.txt"), "x");
+
+    // The writes came first; the first event heard is the other program's.
+    let event = next(&mut events).await;
+    assert_eq!(event.path, watched.path().join("external.txt"), "{event:?}");
+}
