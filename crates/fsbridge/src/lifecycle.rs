@@ -678,6 +678,12 @@ fn made_by(record: &SelfWrites, change: &Change) -> bool {
     let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
     match change {
         Change::Created { entry, .. } if entry.kind.is_dir() => record.made_dir(entry),
+        // A file the writer left as it was, chmodded or chowned by someone else, is not ours.
+        Change::Updated {
+            entry, previous, ..
+        } if previous.only_attributes_differ(entry) || entry.kind.is_dir() => {
+            record.is_writing(entry)
+        }
         Change::Created { entry, .. } | Change::Updated { entry, .. } => record.wrote(entry),
         Change::Moved { from, entry, .. } => record.moved(entry, temporary(from)),
         Change::Deleted { path, entry } => record.removed(entry, temporary(path)),

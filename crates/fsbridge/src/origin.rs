@@ -181,6 +181,12 @@ impl SelfWrites {
         }
     }
 
+    /// Whether a command is writing `entry` right now: the only time the writer changes a
+    /// file's attributes (a temporary file takes those of the file it replaces).
+    pub(crate) fn is_writing(&self, entry: &Entry) -> bool {
+        self.get(entry.id) == Some(Left::Writing)
+    }
+
     /// Whether the directory `entry` was created by the writer.
     pub(crate) fn made_dir(&self, entry: &Entry) -> bool {
         self.get(entry.id) == Some(Left::Made)
