@@ -97,6 +97,8 @@ pub(crate) struct InputSpec {
     initial: bool,
     #[serde(default)]
     ignore: Vec<String>,
+    #[serde(default)]
+    attributes: bool,
 }
 
 /// An output: the `[io.NAME.output]` table, or the fields of an `output` control command.
@@ -226,7 +228,9 @@ impl InputSpec {
                 crate::duration::parse_interval(poll).map_err(|message| wrong("poll", message))?;
             builder = builder.with_poll(interval);
         }
-        Ok(builder.with_initial(self.initial))
+        Ok(builder
+            .with_initial(self.initial)
+            .with_attributes(self.attributes))
     }
 }
 
@@ -384,6 +388,20 @@ mod tests {
         let writer = file.io["archive"].output.as_ref().unwrap();
         assert_eq!(writer.root(), root.path().join("out"));
         assert!(!writer.fsync());
+    }
+
+    #[test]
+    fn attributes_are_reported_only_when_asked_for() {
+        let root = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[io.plain.input]\npath = \"{0}\"\n[io.modes.input]\npath = \"{0}\"\nattributes = true\n",
+            root.path().display()
+        );
+
+        let file = parse(&text, Path::new("f.toml"), root.path()).unwrap();
+
+        assert!(!file.io["plain"].input.as_ref().unwrap().attributes());
+        assert!(file.io["modes"].input.as_ref().unwrap().attributes());
     }
 
     #[test]
