@@ -124,6 +124,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "GLOB")]
     pub ignore: Vec<String>,
 
+    /// Also leave out what the tree's .gitignore files ignore (and .git), as git does. Edits of
+    /// a .gitignore take effect while running: newly ignored entries stop being reported
+    /// (without events), newly included ones are reported as created.
+    #[arg(long)]
+    pub gitignore: bool,
+
     /// Report changes of permission bits and owner: `file_updated` or `dir_updated` with
     /// "change":"attributes", and mode, uid and gid on every update
     #[arg(long)]

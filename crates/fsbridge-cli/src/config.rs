@@ -98,6 +98,8 @@ pub(crate) struct InputSpec {
     #[serde(default)]
     ignore: Vec<String>,
     #[serde(default)]
+    gitignore: bool,
+    #[serde(default)]
     attributes: bool,
 }
 
@@ -159,7 +161,9 @@ impl InputSpec {
     /// The monitor this input describes; relative paths are taken from `base`.
     pub(crate) fn builder(&self, base: &Path) -> Result<MonitorBuilder, KeyError> {
         let path = resolve("path", &self.path, base)?;
-        let mut builder = MonitorBuilder::new(&path).with_ignore(self.ignore.iter().cloned());
+        let mut builder = MonitorBuilder::new(&path)
+            .with_ignore(self.ignore.iter().cloned())
+            .with_gitignore(self.gitignore);
         match self.kind.as_deref() {
             None => {
                 if std::fs::symlink_metadata(&path).is_err() {

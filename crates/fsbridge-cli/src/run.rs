@@ -146,9 +146,9 @@ impl Run {
 
     /// Applies one command line; returns the answer line.
     async fn command(&mut self, number: u64, bytes: &[u8]) -> Vec<u8> {
-        let refuse = |id: Option<String>, reason: String| {
+        let refuse_for = |name: Option<&str>, id: Option<String>, reason: String| {
             answer_outcome(
-                None,
+                name,
                 &WriteOutcome::rejected(
                     id,
                     None,
@@ -161,6 +161,7 @@ impl Run {
                 ),
             )
         };
+        let refuse = |id, reason| refuse_for(None, id, reason);
         let mut object = match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(object)) => object,
             Ok(_) => return refuse(None, format!("line {number} is not a JSON object")),
@@ -189,7 +190,8 @@ impl Run {
             return answer_control(&name, id, &op, &result);
         }
         let Some(config) = self.configs.get(&name) else {
-            return refuse(
+            return refuse_for(
+                Some(&name),
                 id,
                 format!("line {number}: there is no config named {name:?}"),
             );
@@ -199,7 +201,7 @@ impl Run {
                 Ok(command) => config.apply(command).await,
                 Err(rejected) => *rejected,
             },
-            Err(error) => return refuse(id, error.to_string()),
+            Err(error) => return refuse_for(Some(&name), id, error.to_string()),
         };
         answer_outcome(Some(&name), &outcome)
     }

@@ -15,6 +15,7 @@ use crate::output::{self, Format};
 pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
     let mut builder = Monitor::builder(&args.path)
         .with_ignore(args.ignore.iter().cloned())
+        .with_gitignore(args.gitignore)
         .with_settle(args.settle)
         .with_initial(args.initial)
         .with_attributes(args.attributes)

@@ -136,6 +136,7 @@ fn events_are_tagged_and_commands_routed_by_config_name() {
     assert_eq!(refused["error"]["kind"], "no_output", "{refused}");
     let unknown = run.ask(&json!({"config": "nope", "op": "create", "path": "x", "text": "x"}));
     assert_eq!(unknown["error"]["kind"], "invalid");
+    assert_eq!(unknown["config"], "nope");
     assert!(
         unknown["error"]["message"]
             .as_str()

@@ -382,6 +382,24 @@ fn bad_ignore_pattern_is_a_clear_error() {
 }
 
 #[test]
+fn gitignore_leaves_out_what_the_trees_gitignore_ignores() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(".gitignore"), "*.tmp\n").unwrap();
+    let running = Running::start(&["watch", "--json", "--gitignore", arg(dir.path())]);
+    running.next_json();
+
+    fs::write(dir.path().join("scratch.tmp"), "x").unwrap();
+    fs::create_dir(dir.path().join(".git")).unwrap();
+    fs::write(dir.path().join("kept.txt"), "x").unwrap();
+    let first = running.next_json();
+    running.signal("TERM");
+    running.finish();
+
+    assert_eq!(first["event"], "file_created");
+    assert_eq!(first["path"], arg(&dir.path().join("kept.txt")));
+}
+
+#[test]
 fn attributes_reports_chmod_with_mode_and_owner() {
     use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let dir = tempfile::tempdir().unwrap();

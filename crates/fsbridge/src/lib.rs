@@ -48,6 +48,14 @@
 //!
 //! The NDJSON form of events is specified in [`wire`].
 //!
+//! # Writing, and both at once
+//!
+//! A [`Writer`] applies typed write commands strictly inside one root directory. An
+//! [`IoConfig`] holds one optional input and one optional output, both replaceable while it
+//! runs, behind one event stream ([`IoEvents`]); changes made by its own writer are recognised
+//! ([`SelfWrites`]) and left out or marked, so a program writing into a tree it watches does not
+//! hear itself.
+//!
 //! # Known limitations
 //!
 //! - Linux only: the native backend is inotify (through the `inotify` crate; `notify` serves raw
@@ -66,6 +74,13 @@
 //!   part written so far (creations and overwrites are atomic).
 //! - Directories that cannot be watched natively (the kernel's watch limit, permissions) are
 //!   polled every second after a warning, so their changes arrive up to a second late.
+//! - Own writes are recognised by the state a command left (identity, size, modification time):
+//!   while a command is writing a file, another program's change to that file in the same
+//!   moment is taken for the writer's too. With no settle window (`with_settle(ZERO)`), a file
+//!   the writer creates could in principle be looked at between its creation and the writer's
+//!   record of it, one system call later, and then be reported.
+//! - With `.gitignore` files honoured, an entry a `.gitignore` edit newly ignores leaves the tree
+//!   without an event; a consumer keeping a copy of the tree still holds it.
 //! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but
 //!   a directory deleted and recreated within the lost window with the same inode number is
 //!   reported as changed contents, not as a deletion and a creation.

@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use crate::backend::{Batch, Hints, Native, Touch};
 use crate::content::{self, ContentOptions};
 use crate::event::{Cause, Event, EventKind, FileType, TargetKind, UpdateKind};
-use crate::filter::Ignore;
+use crate::filter::{GITIGNORE, Ignore};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::{Chunk, Parcel};
 use crate::origin::{Origin, SelfEvents, SelfWrites};
@@ -81,8 +81,9 @@ impl WatchSet for Watching<'_> {
         self.source.unwatch(abs);
     }
 
-    fn ignores(&self, rel: &[u8]) -> bool {
-        self.ignore.is_some_and(|ignore| ignore.ignores(rel))
+    fn ignores(&self, rel: &[u8], is_dir: &dyn Fn() -> bool) -> bool {
+        self.ignore
+            .is_some_and(|ignore| ignore.ignores(rel, is_dir))
     }
 }
 
@@ -379,33 +380,27 @@ impl Lifecycle {
                     self.appear(now)?;
                 }
                 TargetKind::Dir => {
-                    // The target's own hints are left out of `touched`; its only update is one
-                    // of its attributes.
-                    if before.is_updated_by(&now) {
-                        self.index.insert(b"", now);
-                        self.emit(Change::Updated {
-                            path: Vec::new(),
-                            entry: now,
-                            previous: before,
-                        })?;
-                    }
+                    // The target's own hints are left out of `touched`.
+                    self.update_target(before, now)?;
                     let touched = self.relative(batch.paths);
-                    for change in self.reconcile_below(touched, &removed, full) {
+                    // A `.gitignore` hinted is read again before the tree is looked at.
+                    let mut edited =
+                        self.gitignore_dirs(touched.iter().chain(&removed).map(Vec::as_slice));
+                    self.forget_gitignores(&edited);
+                    let changes = self.reconcile_below(touched, &removed, full);
+                    edited.extend(self.gitignore_dirs(changes.iter().flat_map(Change::paths)));
+                    for change in changes {
                         self.emit(change)?;
+                    }
+                    if !edited.is_empty() {
+                        self.refilter(&edited)?;
                     }
                 }
                 TargetKind::File => {
                     // The file itself is watched: a name it gains later outside its directory
                     // tells its directory nothing.
                     self.source.watch_file(&self.target, now.id);
-                    if before.is_updated_by(&now) {
-                        self.index.insert(b"", now);
-                        self.emit(Change::Updated {
-                            path: Vec::new(),
-                            entry: now,
-                            previous: before,
-                        })?;
-                    }
+                    self.update_target(before, now)?;
                 }
             },
         }
@@ -426,6 +421,76 @@ impl Lifecycle {
             native.prune();
         }
         Ok(())
+    }
+
+    /// The directories (relative) whose `.gitignore` is among `paths`, when those files count.
+    fn gitignore_dirs<'p>(&self, paths: impl Iterator<Item = &'p [u8]>) -> HashSet<Vec<u8>> {
+        if !self.ignore.as_ref().is_some_and(Ignore::reads_gitignore) {
+            return HashSet::new();
+        }
+        paths
+            .filter(|path| crate::index::name(path) == GITIGNORE)
+            .filter_map(|path| crate::index::parent(path).map(<[u8]>::to_vec))
+            .collect()
+    }
+
+    fn forget_gitignores(&self, dirs: &HashSet<Vec<u8>>) {
+        if let Some(ignore) = &self.ignore {
+            for dir in dirs {
+                ignore.forget_gitignore(dir);
+            }
+        }
+    }
+
+    /// Applies edited `.gitignore` files (of the directories `dirs`) to the tree: what they now
+    /// ignore leaves the index and its watches without events; what they no longer ignore is
+    /// found by a full comparison and reported as created.
+    fn refilter(&mut self, dirs: &HashSet<Vec<u8>>) -> Result<(), Closed> {
+        self.forget_gitignores(dirs);
+        let Some(ignore) = &self.ignore else {
+            return Ok(());
+        };
+        let mut doomed: HashSet<Vec<u8>> = HashSet::new();
+        for (path, entry) in self.index.below(b"") {
+            if !at_or_below_any(path, &doomed) && ignore.ignores(path, &|| entry.kind.is_dir()) {
+                doomed.insert(path.to_vec());
+            }
+        }
+        let leaving: Vec<(Vec<u8>, Entry)> = self
+            .index
+            .below(b"")
+            .filter(|(path, _)| at_or_below_any(path, &doomed))
+            .map(|(path, entry)| (path.to_vec(), entry))
+            .collect();
+        if !leaving.is_empty() {
+            tracing::debug!(entries = leaving.len(), "now ignored, left out of the tree");
+        }
+        for (path, entry) in leaving.into_iter().rev() {
+            self.index.remove(&path);
+            self.tails.borrow_mut().remove(&path);
+            if entry.kind.is_dir() || entry.links > 1 {
+                self.source.unwatch(&scan::absolute(&self.target, &path));
+            }
+        }
+        let none = HashSet::new();
+        for change in self.reconcile_below(Vec::new(), &none, true) {
+            self.emit(change)?;
+        }
+        Ok(())
+    }
+
+    /// Reports what changed about the target itself, still the same kind at its path: content,
+    /// identity or attributes of a file target; only attributes of a directory target.
+    fn update_target(&mut self, before: Entry, now: Entry) -> Result<(), Closed> {
+        if !before.is_updated_by(&now) {
+            return Ok(());
+        }
+        self.index.insert(b"", now);
+        self.emit(Change::Updated {
+            path: Vec::new(),
+            entry: now,
+            previous: before,
+        })
     }
 
     /// The target as it is now, if it is there as the declared kind.

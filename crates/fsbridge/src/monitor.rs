@@ -39,6 +39,10 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Configures and starts a [`Monitor`].
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one independent switch of the builder"
+)]
 pub struct MonitorBuilder {
     path: PathBuf,
     kind: Option<TargetKind>,
@@ -50,6 +54,7 @@ pub struct MonitorBuilder {
     hint_capacity: usize,
     content: Option<ContentOptions>,
     ignore: Vec<String>,
+    gitignore: bool,
     attributes: bool,
     self_writes: Option<(SelfWrites, SelfEvents)>,
     #[cfg(feature = "fault-injection")]
@@ -70,6 +75,7 @@ impl MonitorBuilder {
             hint_capacity: 65_536,
             content: None,
             ignore: Vec::new(),
+            gitignore: false,
             attributes: false,
             self_writes: None,
             #[cfg(feature = "fault-injection")]
@@ -162,6 +168,19 @@ impl MonitorBuilder {
     #[must_use]
     pub fn with_ignore(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.ignore.extend(patterns.into_iter().map(Into::into));
+        self
+    }
+
+    /// Also leaves out what the tree's `.gitignore` files ignore, and `.git` itself, as git
+    /// does: each `.gitignore` applies to its directory and below, the deepest one with a
+    /// matching pattern decides, `!` re-includes, and a pattern ending in `/` matches only
+    /// directories. An edit of a `.gitignore` takes effect at
+    /// once: entries it now ignores are dropped from the tree without events (they are not
+    /// deleted, only no longer watched); entries it no longer ignores are reported as created.
+    /// Default: off.
+    #[must_use]
+    pub fn with_gitignore(mut self, gitignore: bool) -> Self {
+        self.gitignore = gitignore;
         self
     }
 
@@ -264,6 +283,7 @@ impl MonitorBuilder {
             },
             "backend chosen"
         );
+        let ignore = Ignore::new(&target, &self.ignore, self.gitignore)?;
         let lifecycle = Lifecycle::new(
             target,
             kind,
@@ -274,7 +294,7 @@ impl MonitorBuilder {
             generation,
         )
         .with_content(self.content)
-        .with_ignore(Ignore::new(&self.ignore)?)
+        .with_ignore(ignore)
         .with_self_writes(self.self_writes)
         .with_attributes(self.attributes);
         let initial = self.initial;

@@ -41,6 +41,19 @@ pub(crate) enum Change {
     },
 }
 
+impl Change {
+    /// The paths the change is about: both ends of a move.
+    pub(crate) fn paths(&self) -> impl Iterator<Item = &[u8]> {
+        let (first, second) = match self {
+            Self::Created { path, .. }
+            | Self::Updated { path, .. }
+            | Self::Deleted { path, .. } => (path.as_slice(), None),
+            Self::Moved { from, to, .. } => (from.as_slice(), Some(to.as_slice())),
+        };
+        std::iter::once(first).chain(second)
+    }
+}
+
 /// The outcome of one reconciliation.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
@@ -215,11 +228,23 @@ impl Observer<'_> {
         true
     }
 
-    /// Whether `path` or one of its ancestors is ignored.
+    /// Whether `path` or one of its ancestors (directories all) is ignored.
     fn is_left_out(&self, path: &[u8]) -> bool {
-        let mut current = path;
+        let is_dir = || {
+            self.index.get(path).map_or_else(
+                || {
+                    std::fs::symlink_metadata(scan::absolute(self.root, path))
+                        .is_ok_and(|metadata| metadata.is_dir())
+                },
+                |entry| entry.kind.is_dir(),
+            )
+        };
+        if self.watches.ignores(path, &is_dir) {
+            return true;
+        }
+        let mut current = index::parent(path).unwrap_or_default();
         while !current.is_empty() {
-            if self.watches.ignores(current) {
+            if self.watches.ignores(current, &|| true) {
                 return true;
             }
             current = index::parent(current).unwrap_or_default();

@@ -23,9 +23,10 @@ pub(crate) trait WatchSet {
     /// Called when a watched directory or file left the tree.
     fn unwatch(&mut self, abs: &Path);
 
-    /// Whether the entry at `rel` is left out of the tree (`--ignore`): not walked, not watched,
-    /// not reported. Default: nothing is.
-    fn ignores(&self, _rel: &[u8]) -> bool {
+    /// Whether the entry at `rel` is left out of the tree (`--ignore`, `--gitignore`): not
+    /// walked, not watched, not reported. `is_dir` says whether the entry is a directory, for
+    /// the patterns that match only directories. Default: nothing is.
+    fn ignores(&self, _rel: &[u8], _is_dir: &dyn Fn() -> bool) -> bool {
         false
     }
 }
@@ -141,7 +142,7 @@ pub(crate) fn walk_with(
             };
             let entry = Entry::from_metadata(&metadata);
             let child_rel = index::join(&dir_rel, child.file_name().as_bytes());
-            if watches.ignores(&child_rel) {
+            if watches.ignores(&child_rel, &|| entry.kind.is_dir()) {
                 continue;
             }
             if entry.kind.is_dir() {

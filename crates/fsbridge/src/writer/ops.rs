@@ -138,8 +138,8 @@ fn create(
         }));
     }
 
-    let temp = Temp::create(&target.dir, 0o666).map_err(|errno| errno_fail(shown, errno))?;
-    settings.note(&temp.file, SelfWrites::writing);
+    let temp =
+        Temp::create(&target.dir, 0o666, settings).map_err(|errno| errno_fail(shown, errno))?;
     temp.fill(contents, settings, shown)?;
     match temp.rename_into_place(&target.name, false) {
         Ok(()) => {}
@@ -173,7 +173,7 @@ fn overwrite(
     }
     let (file, stat) = open_locked(&mut target, OFlags::WRONLY, settings, shown)?;
 
-    let temp = match Temp::create(&target.dir, 0o600) {
+    let temp = match Temp::create(&target.dir, 0o600, settings) {
         Ok(temp) => temp,
         // LIMITATION: a directory that allows no new file forces an in-place rewrite, which a
         // crash can leave torn; the result says `atomic: false` so the caller knows.
@@ -182,7 +182,6 @@ fn overwrite(
         }
         Err(errno) => return Err(errno_fail(shown, errno)),
     };
-    settings.note(&temp.file, SelfWrites::writing);
     temp.take_attributes(&stat);
     temp.fill(contents, settings, shown)?;
     temp.rename_into_place(&target.name, true)
@@ -203,8 +202,8 @@ fn create_missing(
     settings: Settings<'_>,
     shown: &Path,
 ) -> Result<Written, Flow> {
-    let temp = Temp::create(&target.dir, 0o666).map_err(|errno| errno_fail(shown, errno))?;
-    settings.note(&temp.file, SelfWrites::writing);
+    let temp =
+        Temp::create(&target.dir, 0o666, settings).map_err(|errno| errno_fail(shown, errno))?;
     temp.fill(contents, settings, shown)?;
     match temp.rename_into_place(&target.name, false) {
         Ok(()) => {}
@@ -276,6 +275,7 @@ fn append(
                 Err(errno) => return Err(errno_fail(shown, errno)),
             };
             let file = File::from(fd);
+            settings.note(&file, SelfWrites::writing);
             let stat = lock_and_verify(&file, &mut target, settings, shown)?;
             (file, stat, true)
         }
@@ -484,7 +484,7 @@ struct Temp<'dir> {
 
 impl<'dir> Temp<'dir> {
     /// Creates and locks a fresh temporary file with permission bits `mode` (before umask).
-    fn create(dir: &'dir OwnedFd, mode: u32) -> Result<Self, Errno> {
+    fn create(dir: &'dir OwnedFd, mode: u32, settings: Settings<'_>) -> Result<Self, Errno> {
         for _ in 0..ATTEMPTS {
             let name = temp_name();
             let fd = match rustix::fs::openat(
@@ -500,6 +500,8 @@ impl<'dir> Temp<'dir> {
             // The lock says "in use" to a sweeper. One that got here first removes the file:
             // leave it to that sweeper and take another name.
             let file = File::from(fd);
+            // Recorded at once: a monitor may look at the new name any moment now.
+            settings.note(&file, SelfWrites::writing);
             if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
                 continue;
             }
