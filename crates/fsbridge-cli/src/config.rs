@@ -92,11 +92,11 @@ pub(crate) struct InputSpec {
     encoding: Option<String>,
     max_content: Option<Size>,
     settle: Option<String>,
-    poll: Option<String>,
+    poll: Option<Poll>,
     #[serde(default)]
     initial: bool,
     #[serde(default)]
-    ignore: Vec<String>,
+    ignore: Globs,
     #[serde(default)]
     gitignore: bool,
     #[serde(default)]
@@ -111,6 +111,34 @@ pub(crate) struct OutputSpec {
     fsync: Option<bool>,
     lock_timeout: Option<String>,
     max_bytes: Option<Size>,
+}
+
+/// `poll`: `true` for every second, `false` for native, or an interval such as `500ms`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Poll {
+    Switch(bool),
+    Every(String),
+}
+
+/// `ignore`: one glob, or a list of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+enum Globs {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Globs {
+    fn patterns(&self) -> Vec<String> {
+        match self {
+            Self::None => Vec::new(),
+            Self::One(pattern) => vec![pattern.clone()],
+            Self::Many(patterns) => patterns.clone(),
+        }
+    }
 }
 
 /// A size: a number of bytes, or a string such as `64M`.
@@ -162,7 +190,7 @@ impl InputSpec {
     pub(crate) fn builder(&self, base: &Path) -> Result<MonitorBuilder, KeyError> {
         let path = resolve("path", &self.path, base)?;
         let mut builder = MonitorBuilder::new(&path)
-            .with_ignore(self.ignore.iter().cloned())
+            .with_ignore(self.ignore.patterns())
             .with_gitignore(self.gitignore);
         match self.kind.as_deref() {
             None => {
@@ -227,10 +255,16 @@ impl InputSpec {
         if let Some(settle) = duration("settle", self.settle.as_ref())? {
             builder = builder.with_settle(settle);
         }
-        if let Some(poll) = &self.poll {
-            let interval =
-                crate::duration::parse_interval(poll).map_err(|message| wrong("poll", message))?;
-            builder = builder.with_poll(interval);
+        match &self.poll {
+            None | Some(Poll::Switch(false)) => {}
+            Some(Poll::Switch(true)) => {
+                builder = builder.with_poll(fsbridge::DEFAULT_POLL_INTERVAL);
+            }
+            Some(Poll::Every(interval)) => {
+                let interval = crate::duration::parse_interval(interval)
+                    .map_err(|message| wrong("poll", message))?;
+                builder = builder.with_poll(interval);
+            }
         }
         Ok(builder
             .with_initial(self.initial)
@@ -249,6 +283,10 @@ impl OutputSpec {
                 "root",
                 format!("{} is not a directory", root.display()),
             ));
+        }
+        if !root.exists() {
+            // It may be mounted or made later; commands fail with `not_found` until then.
+            tracing::warn!(root = %root.display(), "the output root does not exist (yet); commands fail until it does");
         }
         let mut writer = Writer::new(root).with_fsync(self.fsync.unwrap_or(true));
         if let Some(timeout) = duration("lock_timeout", self.lock_timeout.as_ref())? {
@@ -476,6 +514,30 @@ mod tests {
             file.io.keys().collect::<Vec<_>>(),
             ["archive", "logs", "notes"]
         );
+    }
+
+    #[test]
+    fn poll_takes_a_switch_or_an_interval_and_ignore_one_glob_or_several() {
+        let root = tempfile::tempdir().unwrap();
+        let input = |extra: &str| {
+            format!(
+                "[io.a.input]\npath = \"{}\"\n{extra}\n",
+                root.path().display()
+            )
+        };
+
+        for extra in [
+            "poll = true",
+            "poll = false",
+            "poll = \"250ms\"",
+            "ignore = \"*.gz\"",
+            "ignore = [\"*.gz\", \"tmp\"]",
+        ] {
+            let parsed = parse(&input(extra), Path::new("f.toml"), root.path());
+            assert!(parsed.is_ok(), "{extra}: {parsed:?}");
+        }
+        let message = error(&input("poll = \"0\""));
+        assert!(message.contains("io.a.input.poll"), "{message}");
     }
 
     #[test]

@@ -56,7 +56,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<u8> {
         handling,
         out: lines_out,
     };
+    if file.io.is_empty() {
+        tracing::warn!(file = %args.config.display(), "no io configs; waiting for control commands");
+    }
     for (name, io) in file.io {
+        if io.input.is_none() && io.output.is_none() {
+            tracing::warn!(config = %name, "the config has neither an input nor an output");
+        }
         let config = run.config(&name);
         if let Some(input) = io.input {
             config
@@ -189,6 +195,18 @@ impl Run {
             let result = self.control(&name, &op, object);
             return answer_control(&name, id, &op, &result);
         }
+        match object.get("op") {
+            Some(Value::String(op)) if fsbridge::WriteOp::from_name(op).is_none() => {
+                return refuse_for(
+                    Some(&name),
+                    id,
+                    format!(
+                        "line {number}: unknown op `{op}`: use create, append, overwrite, delete, mkdir, watch, unwatch or output"
+                    ),
+                );
+            }
+            _ => {}
+        }
         let Some(config) = self.configs.get(&name) else {
             return refuse_for(
                 Some(&name),
@@ -212,18 +230,19 @@ impl Run {
         name: &str,
         op: &str,
         fields: Map<String, Value>,
-    ) -> Result<Option<PathBuf>, Refusal> {
+    ) -> Result<Option<(&'static str, PathBuf)>, Refusal> {
         let here = std::env::current_dir().unwrap_or_default();
         match op {
             "watch" => {
                 let spec: InputSpec = serde_json::from_value(Value::Object(fields))
                     .map_err(|error| Refusal::invalid(error.to_string()))?;
                 let builder = spec.builder(&here).map_err(Refusal::from)?;
+                let path = here.join(builder.path());
                 let config = self.config(name);
                 config
                     .set_input(builder)
                     .map_err(|error| Refusal::watch(&error))?;
-                Ok(None)
+                Ok(Some(("path", path)))
             }
             "unwatch" => {
                 if !fields.is_empty() {
@@ -246,7 +265,7 @@ impl Run {
                 let writer = spec.writer(&here).map_err(Refusal::from)?;
                 let root = writer.root().to_path_buf();
                 self.config(name).set_output(writer);
-                Ok(Some(root))
+                Ok(Some(("root", root)))
             }
         }
     }
@@ -288,6 +307,10 @@ struct ControlAnswer<'a> {
     id: Option<String>,
     ok: bool,
     op: &'a str,
+    /// The input's path (`watch`), resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    /// The output's root (`output`), resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     root: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -304,18 +327,23 @@ fn answer_control(
     name: &str,
     id: Option<String>,
     op: &str,
-    result: &Result<Option<PathBuf>, Refusal>,
+    result: &Result<Option<(&'static str, PathBuf)>, Refusal>,
 ) -> Vec<u8> {
-    let (root, refusal) = match result {
-        Ok(root) => (root.as_deref().map(|root| root.display().to_string()), None),
+    let (said, refusal) = match result {
+        Ok(said) => (said.as_ref(), None),
         Err(refusal) => (None, Some(refusal)),
+    };
+    let shown = |key: &str| {
+        said.filter(|(name, _)| *name == key)
+            .map(|(_, path)| path.display().to_string())
     };
     let answer = ControlAnswer {
         config: name,
         id,
         ok: refusal.is_none(),
         op,
-        root,
+        path: shown("path"),
+        root: shown("root"),
         error: refusal.map(|refusal| ErrorAnswer {
             kind: refusal.kind,
             message: &refusal.message,

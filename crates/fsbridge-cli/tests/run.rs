@@ -159,6 +159,7 @@ fn control_commands_set_change_and_remove_inputs_and_outputs() {
 
     let answer = run.ask(&json!({"config": "bot", "op": "watch", "path": one, "kind": "dir"}));
     assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["path"], one.to_str().unwrap());
     run.until(|line| is_event(line, "ready", &one));
     fs::write(one.join("a"), "a").unwrap();
     run.until(|line| is_event(line, "file_created", &one.join("a")));
@@ -192,6 +193,14 @@ fn control_commands_set_change_and_remove_inputs_and_outputs() {
     assert!(
         bad["error"]["message"].as_str().unwrap().contains("kindd"),
         "{bad}"
+    );
+    let unknown = run.ask(&json!({"config": "bot", "op": "frobnicate"}));
+    assert!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("watch, unwatch or output"),
+        "{unknown}"
     );
     let missing =
         run.ask(&json!({"config": "bot", "op": "watch", "path": dir.path().join("nowhere")}));

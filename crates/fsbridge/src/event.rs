@@ -148,14 +148,18 @@ pub enum Cause {
     MovedIn,
     /// The entry was renamed out of the tree.
     MovedOut,
+    /// The entry is still there, but an edit of a `.gitignore` now leaves it out of the tree
+    /// (only with `.gitignore` files honoured).
+    Ignored,
 }
 
 impl Cause {
-    /// The name used on the wire: `moved_in` or `moved_out`.
+    /// The name used on the wire: `moved_in`, `moved_out` or `ignored`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MovedIn => "moved_in",
             Self::MovedOut => "moved_out",
+            Self::Ignored => "ignored",
         }
     }
 }
@@ -317,7 +321,8 @@ pub struct Event {
     /// When fsbridge observed the change (not when the kernel saw it).
     pub time: SystemTime,
     /// The file's content, for `file_created`, `file_updated` and the `target_appeared` of a file
-    /// target, when the monitor was asked for it (see `MonitorBuilder::with_content`).
+    /// target (and its `ready`, with whole content), when the monitor was asked for it (see
+    /// `MonitorBuilder::with_content`).
     pub content: Option<Content>,
     /// For a creation or deletion that was really a rename across the tree's boundary: which
     /// way. Only the native backend knows; polling never says.

@@ -5,7 +5,8 @@
 //! path relative to the target; one without matches the entry's name at any depth, as in
 //! `.gitignore`.
 //!
-//! With `--gitignore`, the `.gitignore` files in the tree count too, as git reads them: each
+//! With `--gitignore`, the `.gitignore` files inside the tree count too, read as git reads
+//! them (git's other exclude files, and `.gitignore` files above the target, do not): each
 //! applies to its directory and below, a deeper file's patterns win over a shallower one's, the
 //! last matching pattern in a file wins, `!` re-includes, and a pattern ending in `/` matches
 //! only directories. `.git` itself is left out, as git leaves it out. Each directory's

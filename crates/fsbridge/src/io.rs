@@ -191,7 +191,9 @@ impl IoConfig {
 fn no_output(command: WriteCommand) -> WriteOutcome {
     let error = WriteError::NoOutput {
         path: command.path().to_path_buf(),
-        reason: "this io config has no output: give it a writer root first".into(),
+        reason:
+            "this config has no output: set one first (`output` op, or an [io.NAME.output] table)"
+                .into(),
     };
     WriteOutcome::new(command, Err(error))
 }

@@ -79,8 +79,8 @@
 //!   moment is taken for the writer's too. With no settle window (`with_settle(ZERO)`), a file
 //!   the writer creates could in principle be looked at between its creation and the writer's
 //!   record of it, one system call later, and then be reported.
-//! - With `.gitignore` files honoured, an entry a `.gitignore` edit newly ignores leaves the tree
-//!   without an event; a consumer keeping a copy of the tree still holds it.
+//! - With `.gitignore` files honoured, only the `.gitignore` files inside the tree count; git's
+//!   other exclude files do not.
 //! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but
 //!   a directory deleted and recreated within the lost window with the same inode number is
 //!   reported as changed contents, not as a deletion and a creation.
@@ -123,3 +123,8 @@ pub use writer::{
     DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_BYTES, WriteCommand, WriteError, WriteErrorKind, WriteOp,
     WriteOutcome, Writer, Written,
 };
+
+/// The README's Rust examples, compiled as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;

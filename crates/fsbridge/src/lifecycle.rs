@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::backend::{Batch, Hints, Native, Touch};
 use crate::content::{self, ContentOptions};
-use crate::event::{Cause, Event, EventKind, FileType, TargetKind, UpdateKind};
+use crate::event::{Cause, ContentMode, Event, EventKind, FileType, TargetKind, UpdateKind};
 use crate::filter::{GITIGNORE, Ignore};
 use crate::index::{Entry, FileId, Index, Kind};
 use crate::monitor::{Chunk, Parcel};
@@ -267,14 +267,29 @@ impl Lifecycle {
             TargetKind::File => self.index.get(b"").map(|entry| entry.size),
             TargetKind::Dir => None,
         };
-        self.send(Event::now(
+        let mut ready = Event::now(
             EventKind::Ready {
                 kind: self.kind,
                 present,
                 size,
             },
             &self.target,
-        ))?;
+        );
+        // With whole content asked for, a file target's content is known from the start; with
+        // appended content, what follows starts at the size `ready` carries.
+        if let Some(options) = self.content
+            && options.mode == ContentMode::Full
+            && let Some(entry) = self
+                .index
+                .get(b"")
+                .filter(|_| self.kind == TargetKind::File)
+            && entry.kind == Kind::File(FileType::Regular)
+        {
+            let (content, tail) = content::read(options, &self.target, &entry, None, None);
+            ready.content = Some(content);
+            self.tails.borrow_mut().insert(Vec::new(), tail);
+        }
+        self.send(ready)?;
 
         if initial && present {
             self.emit_contents()?;
@@ -465,12 +480,21 @@ impl Lifecycle {
         if !leaving.is_empty() {
             tracing::debug!(entries = leaving.len(), "now ignored, left out of the tree");
         }
+        // Said as deletions (children first) with their reason, so that a consumer keeping a
+        // copy of the tree drops them, and a later un-ignoring creates them again validly.
         for (path, entry) in leaving.into_iter().rev() {
             self.index.remove(&path);
             self.tails.borrow_mut().remove(&path);
             if entry.kind.is_dir() || entry.links > 1 {
                 self.source.unwatch(&scan::absolute(&self.target, &path));
             }
+            let mut event = to_event(
+                &self.target,
+                Change::Deleted { path, entry },
+                self.attributes,
+            );
+            event.cause = Some(Cause::Ignored);
+            self.send(event)?;
         }
         let none = HashSet::new();
         for change in self.reconcile_below(Vec::new(), &none, true) {
@@ -743,13 +767,19 @@ fn made_by(record: &SelfWrites, change: &Change) -> bool {
     let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
     match change {
         Change::Created { entry, .. } if entry.kind.is_dir() => record.made_dir(entry),
-        // A file the writer left as it was, chmodded or chowned by someone else, is not ours.
+        Change::Created { entry, .. } => record.made_file(entry),
+        // The writer changes attributes only of its temporary files (to take those of the file
+        // they replace): anyone else's chmod or chown is not ours, even of a file we wrote.
+        Change::Updated {
+            path,
+            entry,
+            previous,
+        } if previous.only_attributes_differ(entry) || entry.kind.is_dir() => {
+            temporary(path) && record.made_file(entry)
+        }
         Change::Updated {
             entry, previous, ..
-        } if previous.only_attributes_differ(entry) || entry.kind.is_dir() => {
-            record.is_writing(entry)
-        }
-        Change::Created { entry, .. } | Change::Updated { entry, .. } => record.wrote(entry),
+        } => record.changed(previous, entry),
         Change::Moved { from, entry, .. } => record.moved(entry, temporary(from)),
         Change::Deleted { path, entry } => record.removed(entry, temporary(path)),
     }

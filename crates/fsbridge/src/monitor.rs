@@ -91,6 +91,11 @@ impl MonitorBuilder {
         self
     }
 
+    /// The path to watch, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The declared kind, if any.
     pub fn kind(&self) -> Option<TargetKind> {
         self.kind
@@ -171,13 +176,14 @@ impl MonitorBuilder {
         self
     }
 
-    /// Also leaves out what the tree's `.gitignore` files ignore, and `.git` itself, as git
-    /// does: each `.gitignore` applies to its directory and below, the deepest one with a
-    /// matching pattern decides, `!` re-includes, and a pattern ending in `/` matches only
-    /// directories. An edit of a `.gitignore` takes effect at
-    /// once: entries it now ignores are dropped from the tree without events (they are not
-    /// deleted, only no longer watched); entries it no longer ignores are reported as created.
-    /// Default: off.
+    /// Also leaves out what the `.gitignore` files inside the tree ignore, and `.git` itself:
+    /// each `.gitignore` applies to its directory and below, the deepest one with a matching
+    /// pattern decides, `!` re-includes, and a pattern ending in `/` matches only directories
+    /// (`.git/info/exclude`, the global excludes file and `.gitignore` files above the target
+    /// are not read). An edit of a `.gitignore` takes effect at once: entries it now ignores are
+    /// reported deleted with [`Cause::Ignored`](crate::Cause::Ignored) (`"reason":"ignored"`;
+    /// they are still on disk, no longer watched); entries it no longer ignores are reported as
+    /// created. Default: off.
     #[must_use]
     pub fn with_gitignore(mut self, gitignore: bool) -> Self {
         self.gitignore = gitignore;

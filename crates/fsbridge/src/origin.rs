@@ -1,35 +1,40 @@
 //! Recognising fsbridge's own writes in what it watches, so that a program that writes into a
 //! tree it also watches does not feed on its own output.
 //!
-//! A [`Writer`](crate::Writer) given a [`SelfWrites`] records the state each command left on
-//! disk: the file's identity (device, inode, birth time) and, once the write is over, its size
-//! and modification time. A monitor given the same record compares what its reconciler found
-//! with it: an entry in exactly the state the writer left was changed by the writer.
+//! A [`Writer`](crate::Writer) given a [`SelfWrites`] records every step its commands take, as
+//! a transition between two exact states of a file: identity (device, inode, birth time), size
+//! and modification time. "The file in state A became state B", "the file in state A is being
+//! written now", "the file in state A was deleted", and "this file or directory was created by
+//! us". A monitor given the same record asks whether the change it found is a chain of such
+//! steps, starting from the state its previous event reported:
 //!
-//! The rules, per event:
+//! - a file updated from state P to state N is ours when our steps lead from P to N; a change
+//!   by another program before, between or after ours breaks the chain and is reported (with
+//!   everything it came with);
+//! - a file created is ours when we created that inode and our steps lead from its first state
+//!   to the one found;
+//! - a directory created is ours when we created it;
+//! - a deletion is ours when we deleted the file in exactly the state last reported, or when it
+//!   was one of our temporary files (renamed over a file, or left by a failed command);
+//! - a move is ours when it moved one of our temporary files into place.
 //!
-//! - a file created or updated is the writer's while a command is writing it, or when its size
-//!   and modification time are still those the command left (a later append by someone else
-//!   changes both);
-//! - a directory created is the writer's when the writer created it;
-//! - a deletion is the writer's when the writer deleted that very file, or when it was one of
-//!   the writer's temporary files (renamed over a file, or left by a failed command);
-//! - a move is the writer's when it moved one of its temporary files into place.
-//!
-//! Identity includes the birth time where the file system keeps one, so an inode number reused
-//! by another program's file is not mistaken for the writer's.
+//! A state seen while one of our commands is writing the file counts as ours, and is
+//! remembered as a step of that command, so the chain goes on from it.
 //!
 //! LIMITATION: while a command is writing a file, another program's change to that same file
-//! in the same moment is taken for the writer's too; a change after the command ended is not.
+//! in the same moment is taken for the writer's too; a change before or after is not.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::index::{Entry, FileId};
+use crate::index::Entry;
 
-/// How many written files are remembered; the oldest are forgotten first.
+/// How many steps and created inodes are remembered; the oldest are forgotten first.
 const REMEMBERED: usize = 16_384;
+
+/// The longest chain of steps followed from one state to another.
+const LONGEST_CHAIN: usize = 256;
 
 /// What fsbridge does with the events its own writes cause.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -67,27 +72,48 @@ impl Origin {
     }
 }
 
-/// The state a writer's command left a file or directory in.
+/// One exact state of a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct State {
+    dev: u64,
+    ino: u64,
+    birth: u64,
+    size: u64,
+    mtime_sec: i64,
+    mtime_nsec: u32,
+}
+
+impl From<&Entry> for State {
+    fn from(entry: &Entry) -> Self {
+        Self {
+            dev: entry.id.dev,
+            ino: entry.id.ino,
+            birth: entry.id.birth,
+            size: entry.size,
+            mtime_sec: entry.mtime_sec,
+            mtime_nsec: entry.mtime_nsec,
+        }
+    }
+}
+
+/// What one of our commands did to a file in a given state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Left {
-    /// A command is writing it now.
+enum Step {
+    /// It is writing it now.
     Writing,
-    /// A command finished writing it: this size and modification time.
-    Written {
-        size: u64,
-        mtime_sec: i64,
-        mtime_nsec: u32,
-    },
-    /// A command created this directory.
-    Made,
-    /// A command deleted it.
+    /// It turned it into this state.
+    To(State),
+    /// It deleted it.
     Deleted,
 }
 
+/// An inode we created, by (device, inode).
+type Inode = (u64, u64);
+
 /// The record of what fsbridge's writers did, shared by writers and monitors.
 ///
-/// Cheap to clone: clones share one record. Memory is bounded: the oldest of more than 16,384
-/// recorded files are forgotten.
+/// Cheap to clone: clones share one record. Memory is bounded: past 16,384 remembered steps and
+/// created files, the oldest are forgotten.
 #[derive(Clone, Default)]
 pub struct SelfWrites {
     inner: Arc<Mutex<Record>>,
@@ -95,16 +121,89 @@ pub struct SelfWrites {
 
 #[derive(Default)]
 struct Record {
-    left: HashMap<(u64, u64), (u64, Left)>,
-    order: VecDeque<(u64, u64)>,
+    /// From a state, what our command did.
+    steps: HashMap<State, Step>,
+    /// Inodes we created: birth time, and what they were first.
+    born: HashMap<Inode, (u64, Born)>,
+    order: VecDeque<Remembered>,
+}
+
+/// What an inode we created was first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Born {
+    /// A file, in this state.
+    File(State),
+    /// A directory.
+    Dir,
+}
+
+#[derive(Clone, Copy)]
+enum Remembered {
+    Step(State),
+    Born(Inode),
+}
+
+impl Record {
+    fn remember(&mut self, what: Remembered) {
+        self.order.push_back(what);
+        while self.order.len() > REMEMBERED {
+            match self.order.pop_front() {
+                Some(Remembered::Step(state)) => {
+                    self.steps.remove(&state);
+                }
+                Some(Remembered::Born(inode)) => {
+                    self.born.remove(&inode);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn step(&mut self, from: State, step: Step) {
+        if self.steps.insert(from, step).is_none() {
+            self.remember(Remembered::Step(from));
+        }
+    }
+
+    /// What the inode of `entry` was first, if we created it.
+    fn born(&self, entry: &Entry) -> Option<Born> {
+        let &(birth, first) = self.born.get(&(entry.id.dev, entry.id.ino))?;
+        // A birth time on both sides that differs: another file with a reused inode number.
+        (birth == 0 || entry.id.birth == 0 || birth == entry.id.birth).then_some(first)
+    }
+
+    /// Whether our steps lead from `from` to `to`. A state seen while a command writes is
+    /// remembered as a step of it.
+    fn leads(&mut self, from: State, to: State) -> bool {
+        let mut current = from;
+        for _ in 0..LONGEST_CHAIN {
+            if current == to {
+                return true;
+            }
+            match self.steps.get(&current) {
+                Some(Step::To(next)) => current = *next,
+                Some(Step::Writing) => {
+                    // The command's end will be recorded from its start: let the chain go on
+                    // from the state seen now too.
+                    if to != current {
+                        self.step(to, Step::Writing);
+                    }
+                    return true;
+                }
+                Some(Step::Deleted) | None => return false,
+            }
+        }
+        false
+    }
 }
 
 impl fmt::Debug for SelfWrites {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let files = self.lock().left.len();
+        let record = self.lock();
         formatter
             .debug_struct("SelfWrites")
-            .field("files", &files)
+            .field("steps", &record.steps.len())
+            .field("created", &record.born.len())
             .finish()
     }
 }
@@ -119,104 +218,76 @@ impl SelfWrites {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn set(&self, id: FileId, left: Left) {
-        let key = (id.dev, id.ino);
+    /// A command created the file or directory `entry` describes, as it is now.
+    pub(crate) fn created(&self, entry: &Entry) {
+        let inode = (entry.id.dev, entry.id.ino);
+        let first = if entry.kind.is_dir() {
+            Born::Dir
+        } else {
+            Born::File(State::from(entry))
+        };
         let mut record = self.lock();
-        if record.left.insert(key, (id.birth, left)).is_none() {
-            record.order.push_back(key);
-            if record.order.len() > REMEMBERED
-                && let Some(oldest) = record.order.pop_front()
-            {
-                record.left.remove(&oldest);
-            }
+        if record.born.insert(inode, (entry.id.birth, first)).is_none() {
+            record.remember(Remembered::Born(inode));
         }
     }
 
-    fn get(&self, id: FileId) -> Option<Left> {
-        let record = self.lock();
-        let &(birth, left) = record.left.get(&(id.dev, id.ino))?;
-        // A birth time on both sides that differs: another file with a reused inode number.
-        (birth == 0 || id.birth == 0 || birth == id.birth).then_some(left)
-    }
-
-    /// A command starts writing the file `entry` describes.
+    /// A command starts changing the file that is now as `entry` describes.
     pub(crate) fn writing(&self, entry: &Entry) {
-        self.set(entry.id, Left::Writing);
+        self.lock().step(State::from(entry), Step::Writing);
     }
 
-    /// A command finished writing: the file is now as `entry` describes.
-    pub(crate) fn written(&self, entry: &Entry) {
-        self.set(
-            entry.id,
-            Left::Written {
-                size: entry.size,
-                mtime_sec: entry.mtime_sec,
-                mtime_nsec: entry.mtime_nsec,
-            },
-        );
+    /// A command turned the file that was as `before` describes into `after` (another inode
+    /// when it replaced the file).
+    pub(crate) fn wrote(&self, before: &Entry, after: &Entry) {
+        self.lock()
+            .step(State::from(before), Step::To(State::from(after)));
     }
 
-    /// A command created the directory `entry` describes.
-    pub(crate) fn made(&self, entry: &Entry) {
-        self.set(entry.id, Left::Made);
+    /// A command deletes the file that is now as `entry` describes.
+    pub(crate) fn deleting(&self, entry: &Entry) {
+        self.lock().step(State::from(entry), Step::Deleted);
     }
 
-    /// A command is deleting the file `entry` describes.
-    pub(crate) fn deleted(&self, entry: &Entry) {
-        self.set(entry.id, Left::Deleted);
-    }
-
-    /// Whether a file created or updated into the state `entry` is the writer's doing.
-    pub(crate) fn wrote(&self, entry: &Entry) -> bool {
-        match self.get(entry.id) {
-            Some(Left::Writing) => true,
-            Some(Left::Written {
-                size,
-                mtime_sec,
-                mtime_nsec,
-            }) => {
-                size == entry.size && mtime_sec == entry.mtime_sec && mtime_nsec == entry.mtime_nsec
-            }
-            Some(Left::Made | Left::Deleted) | None => false,
+    /// Whether the file found as `now`, not known before, was created by our commands.
+    pub(crate) fn made_file(&self, now: &Entry) -> bool {
+        let mut record = self.lock();
+        match record.born(now) {
+            Some(Born::File(first)) => record.leads(first, State::from(now)),
+            Some(Born::Dir) | None => false,
         }
     }
 
-    /// Whether a command is writing `entry` right now: the only time the writer changes a
-    /// file's attributes (a temporary file takes those of the file it replaces).
-    pub(crate) fn is_writing(&self, entry: &Entry) -> bool {
-        self.get(entry.id) == Some(Left::Writing)
+    /// Whether the directory found as `now`, not known before, was created by our commands.
+    pub(crate) fn made_dir(&self, now: &Entry) -> bool {
+        self.lock().born(now).is_some()
     }
 
-    /// Whether the directory `entry` was created by the writer.
-    pub(crate) fn made_dir(&self, entry: &Entry) -> bool {
-        self.get(entry.id) == Some(Left::Made)
+    /// Whether our commands changed the file from `previous` (as last reported) to `now`.
+    pub(crate) fn changed(&self, previous: &Entry, now: &Entry) -> bool {
+        self.lock().leads(State::from(previous), State::from(now))
     }
 
-    /// Whether the deletion of `entry` (named `name`) is the writer's doing.
+    /// Whether the deletion of the file last reported as `entry` is ours; `temporary` says
+    /// whether it had one of our temporary names.
     pub(crate) fn removed(&self, entry: &Entry, temporary: bool) -> bool {
-        match self.get(entry.id) {
-            Some(Left::Deleted) => true,
-            Some(Left::Writing | Left::Written { .. }) => temporary,
-            Some(Left::Made) | None => false,
-        }
+        let record = self.lock();
+        record.steps.get(&State::from(entry)) == Some(&Step::Deleted)
+            || (temporary && record.born(entry).is_some())
     }
 
-    /// Whether moving `entry` away from a name (temporary or not) is the writer's doing.
+    /// Whether moving `entry` away from a name (temporary or not) is ours.
     pub(crate) fn moved(&self, entry: &Entry, from_temporary: bool) -> bool {
-        from_temporary
-            && matches!(
-                self.get(entry.id),
-                Some(Left::Writing | Left::Written { .. })
-            )
+        from_temporary && self.lock().born(entry).is_some()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::Kind;
+    use crate::index::{FileId, Kind};
 
-    fn entry(ino: u64, birth: u64, size: u64, mtime_sec: i64) -> Entry {
+    fn file(ino: u64, birth: u64, size: u64, mtime_sec: i64) -> Entry {
         Entry {
             kind: Kind::File(crate::event::FileType::Regular),
             id: FileId { dev: 1, ino, birth },
@@ -229,46 +300,94 @@ mod tests {
     }
 
     #[test]
-    fn a_file_is_ours_only_in_the_state_we_left_it() {
+    fn our_appends_chain_and_anyone_elses_breaks_the_chain() {
         let record = SelfWrites::new();
-        let written = entry(7, 100, 10, 5);
+        let start = file(7, 100, 10, 1);
+        let first = file(7, 100, 20, 2);
+        let second = file(7, 100, 30, 3);
+        record.wrote(&start, &first);
+        record.wrote(&first, &second);
 
-        record.writing(&written);
-        assert!(record.wrote(&entry(7, 100, 3, 4)), "while writing");
-        record.written(&written);
-
-        assert!(record.wrote(&written));
-        assert!(!record.wrote(&entry(7, 100, 12, 6)), "appended to later");
-        assert!(!record.wrote(&entry(8, 100, 10, 5)), "another inode");
+        assert!(record.changed(&start, &first));
+        assert!(record.changed(&start, &second), "two of ours in one window");
         assert!(
-            !record.wrote(&entry(7, 200, 10, 5)),
-            "a reused inode number"
+            !record.changed(&start, &file(7, 100, 35, 4)),
+            "someone appended after"
+        );
+        assert!(
+            !record.changed(&file(7, 100, 5, 0), &second),
+            "someone appended before"
+        );
+        assert!(
+            !record.changed(&file(7, 200, 10, 1), &file(7, 200, 20, 2)),
+            "reused inode"
         );
     }
 
     #[test]
-    fn deletions_are_ours_when_we_deleted_or_they_were_temporary() {
+    fn a_state_seen_mid_write_continues_the_chain() {
         let record = SelfWrites::new();
-        let kept = entry(1, 0, 1, 1);
-        let gone = entry(2, 0, 1, 1);
-        record.written(&kept);
-        record.deleted(&gone);
+        let start = file(7, 0, 10, 1);
+        let middle = file(7, 0, 15, 2);
+        let end = file(7, 0, 20, 2);
+        record.writing(&start);
 
-        assert!(record.removed(&gone, false));
-        assert!(record.removed(&kept, true));
-        assert!(!record.removed(&kept, false), "someone deleted our file");
-        assert!(!record.removed(&entry(3, 0, 1, 1), true));
+        assert!(record.changed(&start, &middle));
+        record.wrote(&start, &end);
+
+        assert!(record.changed(&middle, &end));
+    }
+
+    #[test]
+    fn a_created_file_is_ours_only_along_our_steps() {
+        let record = SelfWrites::new();
+        let born = file(9, 5, 0, 1);
+        let filled = file(9, 5, 4, 2);
+        record.created(&born);
+        record.wrote(&born, &filled);
+
+        assert!(record.made_file(&filled));
+        assert!(
+            !record.made_file(&file(9, 5, 9, 3)),
+            "written to by someone else too"
+        );
+        assert!(!record.made_file(&file(10, 5, 4, 2)), "not created by us");
+    }
+
+    #[test]
+    fn deletions_are_ours_when_we_deleted_that_state_or_it_was_temporary() {
+        let record = SelfWrites::new();
+        let ours = file(1, 0, 1, 1);
+        let temp = file(2, 0, 0, 1);
+        record.deleting(&ours);
+        record.created(&temp);
+
+        assert!(record.removed(&ours, false));
+        assert!(
+            !record.removed(&file(1, 0, 2, 2), false),
+            "changed by someone first"
+        );
+        assert!(record.removed(&temp, true));
+        assert!(
+            !record.removed(&temp, false),
+            "our file, deleted by someone under its name"
+        );
+        assert!(!record.removed(&file(3, 0, 1, 1), true));
     }
 
     #[test]
     fn the_record_is_bounded() {
         let record = SelfWrites::new();
-        for ino in 0..(REMEMBERED as u64 + 10) {
-            record.writing(&entry(ino, 0, 0, 0));
+        let total = u64::try_from(REMEMBERED).unwrap() + 10;
+        for ino in 0..total {
+            record.writing(&file(ino, 0, 0, 0));
         }
 
-        assert_eq!(record.lock().left.len(), REMEMBERED);
-        assert!(!record.wrote(&entry(0, 0, 0, 0)), "the oldest is forgotten");
-        assert!(record.wrote(&entry(REMEMBERED as u64 + 9, 0, 0, 0)));
+        assert_eq!(record.lock().steps.len(), REMEMBERED);
+        assert!(
+            !record.changed(&file(0, 0, 0, 0), &file(0, 0, 1, 1)),
+            "the oldest is forgotten"
+        );
+        assert!(record.changed(&file(total - 1, 0, 0, 0), &file(total - 1, 0, 1, 1)));
     }
 }

@@ -17,7 +17,7 @@
 //! | `mode` | `file_updated`, `dir_updated`, when attributes are reported | the permission bits after the change, with set-user-ID, set-group-ID and sticky, as a number: `420` is `0o644` (`rw-r--r--`) |
 //! | `uid` | as `mode` | the owner's user ID after the change |
 //! | `gid` | as `mode` | the owner's group ID after the change |
-//! | `reason` | created and deleted events | `moved_in` or `moved_out` when the entry was really renamed into or out of the tree (native backend only) |
+//! | `reason` | created and deleted events | `moved_in` or `moved_out` when the entry was really renamed into or out of the tree (native backend only); `ignored` on deletions of entries a `.gitignore` edit now leaves out (they are still on disk) |
 //! | `origin` | file and directory events | `self` when fsbridge's own writer made the change (only with `--self-events mark`; by default such events are not reported) |
 //! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
 //! | `paths` | `raw` | the paths the backend named |

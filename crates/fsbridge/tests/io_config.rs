@@ -276,3 +276,45 @@ async fn configs_sharing_a_record_recognise_each_others_writes() {
     let event = next(&mut events).await;
     assert_eq!(event.path, watched.path().join("external.txt"), "{event:?}");
 }
+
+/// Another program's write right before ours, in the same settle window, is reported: the
+/// change did not come from our commands alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_mixed_with_ours_in_one_window_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    // A long window, so that both writes surely fall in it.
+    config
+        .set_input(dir(root.path()).with_settle(std::time::Duration::from_millis(300)))
+        .unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    let path = root.path().join("shared.log");
+
+    // Created by someone else, then appended to by us.
+    fs::write(&path, "theirs\n").unwrap();
+    let outcome = config
+        .apply(WriteCommand::append("shared.log", "ours\n"))
+        .await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let event = next(&mut events).await;
+    assert!(
+        matches!(event.kind, EventKind::FileCreated { size: 12, .. }),
+        "{event:?}"
+    );
+
+    // Appended to by someone else, then by us, then by us again.
+    let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+    std::io::Write::write_all(&mut file, b"theirs again\n").unwrap();
+    drop(file);
+    for line in ["ours 2\n", "ours 3\n"] {
+        let outcome = config.apply(WriteCommand::append("shared.log", line)).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    let event = next(&mut events).await;
+    assert!(
+        matches!(event.kind, EventKind::FileUpdated { size: 39, .. }),
+        "{event:?}"
+    );
+    assert_eq!(event.origin, None);
+}

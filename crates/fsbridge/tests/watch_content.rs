@@ -88,6 +88,22 @@ on_both_backends! {
 }
 
 #[tokio::test]
+async fn the_ready_of_a_file_target_carries_its_whole_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("motd");
+    fs::write(&file, "welcome\n").unwrap();
+    let mut monitor = fsbridge::Monitor::builder(&file)
+        .with_content(ContentMode::Full, Encoding::Text, 1024)
+        .build()
+        .unwrap();
+
+    let ready = support::next(&mut monitor).await.expect("ready");
+
+    assert_eq!(ready.name(), "ready");
+    assert_eq!(text(&ready), "welcome\n");
+}
+
+#[tokio::test]
 async fn binary_content_is_base64_on_the_wire_and_text_refuses_invalid_utf8() {
     let dir = tempfile::tempdir().unwrap();
     let text_builder = fsbridge::Monitor::builder(dir.path())

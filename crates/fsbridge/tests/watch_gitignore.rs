@@ -102,9 +102,10 @@ on_both_backends! {
         until(&mut monitor, &root.join("b.txt")).await;
 
         // Now logs count and text files do not: the log and the build directory appear, the
-        // text file leaves without an event.
+        // text file leaves, said as a deletion for that reason.
         put(&root.join(".gitignore"), "*.txt\n");
-        let mut names = summary(root, &until(&mut monitor, &root.join("build/out.o")).await);
+        let events = until(&mut monitor, &root.join("build/out.o")).await;
+        let mut names = summary(root, &events);
         names.sort();
         assert_eq!(
             names,
@@ -112,9 +113,13 @@ on_both_backends! {
                 "dir_created build",
                 "file_created a.log",
                 "file_created build/out.o",
+                "file_deleted b.txt",
                 "file_updated .gitignore",
             ]
         );
+        let left = events.iter().find(|event| event.name() == "file_deleted").unwrap();
+        assert_eq!(left.cause, Some(fsbridge::Cause::Ignored));
+        assert!(root.join("b.txt").exists());
         // A change to the now ignored file is not reported: the next event is another file's.
         fs::write(root.join("b.txt"), "changed").unwrap();
         put(&root.join("c.md"), "c");

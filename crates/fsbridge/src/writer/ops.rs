@@ -60,17 +60,42 @@ pub(crate) struct Settings<'a> {
 }
 
 impl Settings<'_> {
-    /// Records that the file or directory open at `fd` is in the state a command left it in,
-    /// or is being written now: `note` says which.
-    pub(crate) fn note(&self, fd: impl AsFd, note: fn(&SelfWrites, &Entry)) {
-        let Some(record) = self.record else {
-            return;
-        };
+    /// The state of the file or directory open at `fd`, when steps are recorded.
+    fn state(&self, fd: impl AsFd) -> Option<Entry> {
+        self.record?;
         // A duplicate descriptor as a `File`, for the birth time `File::metadata` reads.
-        if let Ok(fd) = fd.as_fd().try_clone_to_owned()
-            && let Ok(metadata) = File::from(fd).metadata()
-        {
-            note(record, &Entry::from_metadata(&metadata));
+        let fd = fd.as_fd().try_clone_to_owned().ok()?;
+        File::from(fd)
+            .metadata()
+            .ok()
+            .map(|metadata| Entry::from_metadata(&metadata))
+    }
+
+    /// Records that a command created what is open at `fd`; returns its first state.
+    pub(crate) fn created(&self, fd: impl AsFd) -> Option<Entry> {
+        let entry = self.state(fd)?;
+        self.record?.created(&entry);
+        Some(entry)
+    }
+
+    /// Records that a command starts changing the file open at `fd`; returns its state before.
+    fn writing(&self, fd: impl AsFd) -> Option<Entry> {
+        let entry = self.state(fd)?;
+        self.record?.writing(&entry);
+        Some(entry)
+    }
+
+    /// Records that a command turned the file that was `before` into what is open at `fd` now.
+    fn wrote(&self, before: Option<Entry>, fd: impl AsFd) -> Option<Entry> {
+        let after = self.state(fd)?;
+        self.record?.wrote(&before?, &after);
+        Some(after)
+    }
+
+    /// Records that a command deletes what is open at `fd`.
+    fn deleting(&self, fd: impl AsFd) {
+        if let (Some(record), Some(entry)) = (self.record, self.state(fd)) {
+            record.deleting(&entry);
         }
     }
 }
@@ -172,6 +197,7 @@ fn overwrite(
         Some(other) => return Err(Flow::Fail(not_a_file(shown, other))),
     }
     let (file, stat) = open_locked(&mut target, OFlags::WRONLY, settings, shown)?;
+    let before = settings.writing(&file);
 
     let temp = match Temp::create(&target.dir, 0o600, settings) {
         Ok(temp) => temp,
@@ -186,6 +212,8 @@ fn overwrite(
     temp.fill(contents, settings, shown)?;
     temp.rename_into_place(&target.name, true)
         .map_err(|errno| errno_fail(shown, errno))?;
+    // The old file became the new one: a chain of steps may run through the replacement.
+    settings.wrote(before, &temp.file);
     sync_dir(&target.dir, settings, shown)?;
     drop(file);
     Ok(Written {
@@ -235,7 +263,7 @@ fn rewrite_in_place(
             Err(errno) => return Err(errno_fail(shown, errno)),
         }
     }
-    settings.note(file, SelfWrites::writing);
+    let before = settings.writing(file);
     file.write_all_at(contents, 0)
         .and_then(|()| file.set_len(new_len))
         .and_then(|()| {
@@ -246,7 +274,7 @@ fn rewrite_in_place(
             }
         })
         .map_err(|error| Flow::Fail(WriteError::from_io(shown, &error)))?;
-    settings.note(file, SelfWrites::written);
+    settings.wrote(before, file);
     Ok(Written {
         size: Some(new_len),
         atomic: Some(false),
@@ -275,7 +303,8 @@ fn append(
                 Err(errno) => return Err(errno_fail(shown, errno)),
             };
             let file = File::from(fd);
-            settings.note(&file, SelfWrites::writing);
+            // Recorded at once: a monitor may look at the new name any moment now.
+            settings.created(&file);
             let stat = lock_and_verify(&file, &mut target, settings, shown)?;
             (file, stat, true)
         }
@@ -286,7 +315,7 @@ fn append(
         Some(other) => return Err(Flow::Fail(not_a_file(shown, other))),
     };
     let old_len = u64::try_from(stat.st_size).unwrap_or(0);
-    settings.note(&file, SelfWrites::writing);
+    let before = settings.writing(&file);
 
     // One O_APPEND write under the lock; a partial write (full disk) is undone.
     // LIMITATION: a process killed (SIGKILL, power loss) in the middle of a large append leaves
@@ -307,7 +336,7 @@ fn append(
         }
         return Err(Flow::Fail(WriteError::from_io(shown, &error)));
     }
-    settings.note(&file, SelfWrites::written);
+    settings.wrote(before, &file);
     if created {
         sync_dir(&target.dir, settings, shown)?;
     }
@@ -353,7 +382,7 @@ fn delete(
             Mode::empty(),
         )
     {
-        settings.note(&doomed, SelfWrites::deleted);
+        settings.deleting(&doomed);
     }
     match rustix::fs::unlinkat(&target.dir, target.name.as_os_str(), AtFlags::empty()) {
         Ok(()) => {}
@@ -480,6 +509,8 @@ struct Temp<'dir> {
     name: OsString,
     file: File,
     renamed: std::cell::Cell<bool>,
+    /// Its first state, when steps are recorded.
+    born: Option<Entry>,
 }
 
 impl<'dir> Temp<'dir> {
@@ -501,7 +532,7 @@ impl<'dir> Temp<'dir> {
             // leave it to that sweeper and take another name.
             let file = File::from(fd);
             // Recorded at once: a monitor may look at the new name any moment now.
-            settings.note(&file, SelfWrites::writing);
+            let born = settings.created(&file);
             if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
                 continue;
             }
@@ -513,6 +544,7 @@ impl<'dir> Temp<'dir> {
                         name,
                         file,
                         renamed: std::cell::Cell::new(false),
+                        born,
                     });
                 }
                 _ => {}
@@ -548,7 +580,7 @@ impl<'dir> Temp<'dir> {
                 }
             })
             .map_err(|error| Flow::Fail(WriteError::from_io(shown, &error)))?;
-        settings.note(&self.file, SelfWrites::written);
+        settings.wrote(self.born, &self.file);
         Ok(())
     }
 

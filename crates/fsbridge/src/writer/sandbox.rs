@@ -32,7 +32,6 @@ use rustix::io::Errno;
 
 use super::error::WriteError;
 use super::ops::Settings;
-use crate::origin::SelfWrites;
 
 /// How often a lookup that the kernel answered with `EAGAIN` (a rename or mount raced with
 /// the lookup of `..`) is retried before the command is `busy`.
@@ -171,7 +170,7 @@ pub(crate) fn open_dir(
                             sync_dir(&dir).map_err(|errno| WriteError::from_errno(shown, errno))?;
                         }
                         if let Ok(made) = open_beneath(root, &prefix, flags, Mode::empty()) {
-                            settings.note(&made, SelfWrites::made);
+                            settings.created(&made);
                         }
                     }
                     // Another writer made it first: fine.
