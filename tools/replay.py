@@ -85,6 +85,9 @@ def main():
                 if model.get(path, ("", None))[0] != "file":
                     errors.append(f"line {number}: update of a missing file {path}")
                 model[path] = ("file", event["size"])
+            elif name == "dir_updated":
+                if model.get(path, ("", None))[0] != "dir":
+                    errors.append(f"line {number}: update of a missing directory {path}")
             elif name in ("file_deleted", "dir_deleted"):
                 if path not in model:
                     errors.append(f"line {number}: {name} of a missing entry {path}")

@@ -130,6 +130,11 @@ pub struct WatchArgs {
     #[arg(long)]
     pub gitignore: bool,
 
+    /// Report changes of permission bits and owner: `file_updated` or `dir_updated` with
+    /// "change":"attributes", and mode, uid and gid on every update
+    #[arg(long)]
+    pub attributes: bool,
+
     /// The most content one event carries (like 4096, 64K, 1M)
     #[arg(long, value_name = "BYTES", value_parser = crate::size::parse, default_value = "1M")]
     pub max_content: u64,

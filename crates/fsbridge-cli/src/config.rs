@@ -99,6 +99,8 @@ pub(crate) struct InputSpec {
     ignore: Globs,
     #[serde(default)]
     gitignore: bool,
+    #[serde(default)]
+    attributes: bool,
 }
 
 /// An output: the `[io.NAME.output]` table, or the fields of an `output` control command.
@@ -264,7 +266,9 @@ impl InputSpec {
                 builder = builder.with_poll(interval);
             }
         }
-        Ok(builder.with_initial(self.initial))
+        Ok(builder
+            .with_initial(self.initial)
+            .with_attributes(self.attributes))
     }
 }
 
@@ -426,6 +430,20 @@ mod tests {
         let writer = file.io["archive"].output.as_ref().unwrap();
         assert_eq!(writer.root(), root.path().join("out"));
         assert!(!writer.fsync());
+    }
+
+    #[test]
+    fn attributes_are_reported_only_when_asked_for() {
+        let root = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[io.plain.input]\npath = \"{0}\"\n[io.modes.input]\npath = \"{0}\"\nattributes = true\n",
+            root.path().display()
+        );
+
+        let file = parse(&text, Path::new("f.toml"), root.path()).unwrap();
+
+        assert!(!file.io["plain"].input.as_ref().unwrap().attributes());
+        assert!(file.io["modes"].input.as_ref().unwrap().attributes());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
 
-use fsbridge::{Event, EventKind};
+use fsbridge::{Attributes, Event, EventKind, UpdateKind};
 
 /// How events are printed.
 #[derive(Clone, Copy, Debug)]
@@ -56,8 +56,25 @@ pub(crate) fn human_line(event: &Event) -> String {
         EventKind::TargetAppeared { kind, size: None } | EventKind::TargetVanished { kind } => {
             kind.as_str().to_string()
         }
-        EventKind::FileCreated { size, file_type } | EventKind::FileUpdated { size, file_type } => {
-            format!("{size} B {}", file_type.as_str())
+        EventKind::FileCreated { size, file_type } => format!("{size} B {}", file_type.as_str()),
+        EventKind::FileUpdated {
+            size,
+            file_type,
+            change,
+            attributes,
+        } => {
+            let mut detail = format!("{size} B {}", file_type.as_str());
+            if *change == UpdateKind::Attributes {
+                detail.push_str(" attributes");
+            }
+            if let Some(attributes) = attributes {
+                detail.push(' ');
+                detail.push_str(&mode_and_owner(attributes));
+            }
+            detail
+        }
+        EventKind::DirUpdated { attributes } => {
+            format!("attributes {}", mode_and_owner(attributes))
         }
         EventKind::FileMoved { from, size, .. } => format!("from {} ({size} B)", escape(from)),
         EventKind::DirMoved { from } => format!("from {}", escape(from)),
@@ -71,6 +88,14 @@ pub(crate) fn human_line(event: &Event) -> String {
     format!("{time}  {:<15}  {path}  {detail}", event.name())
         .trim_end()
         .to_string()
+}
+
+/// Permission bits in octal and the owner, like `mode 0644 owner 1000:100`.
+fn mode_and_owner(attributes: &Attributes) -> String {
+    format!(
+        "mode {:04o} owner {}:{}",
+        attributes.mode, attributes.uid, attributes.gid
+    )
 }
 
 /// A path for a terminal: control characters and backslashes escaped, invalid UTF-8 as `\xNN`.
@@ -126,6 +151,39 @@ mod tests {
         assert!(
             line.ends_with("  file_created     /t/a.txt  5 B regular"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn human_line_shows_attribute_changes_in_octal() {
+        let attributes = Attributes {
+            mode: 0o640,
+            uid: 1000,
+            gid: 100,
+        };
+        let file = Event::now(
+            EventKind::FileUpdated {
+                size: 5,
+                file_type: fsbridge::FileType::Regular,
+                change: UpdateKind::Attributes,
+                attributes: Some(attributes),
+            },
+            "/t/a.txt",
+        );
+        let dir = Event::now(EventKind::DirUpdated { attributes }, "/t/d");
+
+        let file_line = human_line(&file);
+        let dir_line = human_line(&dir);
+
+        assert!(
+            file_line.ends_with(
+                "  file_updated     /t/a.txt  5 B regular attributes mode 0640 owner 1000:100"
+            ),
+            "{file_line}"
+        );
+        assert!(
+            dir_line.ends_with("  dir_updated      /t/d  attributes mode 0640 owner 1000:100"),
+            "{dir_line}"
         );
     }
 }

@@ -18,6 +18,7 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         .with_gitignore(args.gitignore)
         .with_settle(args.settle)
         .with_initial(args.initial)
+        .with_attributes(args.attributes)
         .with_raw(args.raw);
     if args.dir {
         builder = builder.with_kind(TargetKind::Dir);

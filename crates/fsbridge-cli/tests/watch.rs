@@ -398,3 +398,37 @@ fn gitignore_leaves_out_what_the_trees_gitignore_ignores() {
     assert_eq!(first["event"], "file_created");
     assert_eq!(first["path"], arg(&dir.path().join("kept.txt")));
 }
+
+#[test]
+fn attributes_reports_chmod_with_mode_and_owner() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    let sub = dir.path().join("sub");
+    fs::write(&file, "hello").unwrap();
+    fs::create_dir(&sub).unwrap();
+    let running = Running::start(&["watch", "--json", "--attributes", arg(dir.path())]);
+
+    running.next_json();
+    fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+    let file_line = running.next_json();
+    fs::set_permissions(&sub, fs::Permissions::from_mode(0o750)).unwrap();
+    let dir_line = running.next_json();
+    running.signal("TERM");
+    let (code, stderr) = running.finish();
+
+    let owner = fs::metadata(&file).unwrap();
+    assert_eq!(file_line["event"], "file_updated");
+    assert_eq!(file_line["path"], arg(&file));
+    assert_eq!(file_line["size"], 5);
+    assert_eq!(file_line["change"], "attributes");
+    assert_eq!(file_line["mode"], 0o600);
+    assert_eq!(file_line["uid"], owner.uid());
+    assert_eq!(file_line["gid"], owner.gid());
+    assert_eq!(dir_line["event"], "dir_updated");
+    assert_eq!(dir_line["path"], arg(&sub));
+    assert_eq!(dir_line["change"], "attributes");
+    assert_eq!(dir_line["mode"], 0o750);
+    assert_eq!(code, Some(0));
+    assert_eq!(stderr, "");
+}

@@ -164,6 +164,41 @@ impl Cause {
     }
 }
 
+/// An entry's permission bits and owner, as `lstat` reports them.
+///
+/// Carried by update events when the monitor reports attributes (see
+/// `MonitorBuilder::with_attributes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Attributes {
+    /// The permission bits, including set-user-ID, set-group-ID and sticky (`st_mode & 0o7777`),
+    /// without the file type: `0o644` for `rw-r--r--`.
+    pub mode: u32,
+    /// The owner's user ID.
+    pub uid: u32,
+    /// The owner's group ID.
+    pub gid: u32,
+}
+
+/// What an update changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpdateKind {
+    /// The content, modification time or type, or the file was replaced by another one. Its
+    /// permission bits and owner may have changed too.
+    Content,
+    /// Only the permission bits or the owner (reported only when the monitor was asked to).
+    Attributes,
+}
+
+impl UpdateKind {
+    /// The lowercase name used on the wire: `content` or `attributes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Content => "content",
+            Self::Attributes => "attributes",
+        }
+    }
+}
+
 /// Content carried by a file event, when the monitor was asked for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Content {
@@ -217,12 +252,20 @@ pub enum EventKind {
         file_type: FileType,
     },
     /// A file's content or modification time changed, or it was replaced by another file (an
-    /// editor's atomic save, `cp` over it, a rename onto it).
+    /// editor's atomic save, `cp` over it, a rename onto it); or, when the monitor reports
+    /// attributes, only its permission bits or owner changed.
     FileUpdated {
         /// Its size in bytes.
         size: u64,
         /// What kind of entry it is now.
         file_type: FileType,
+        /// What changed: [`UpdateKind::Attributes`] only for a change of nothing but the
+        /// permission bits or the owner.
+        change: UpdateKind,
+        /// The permission bits and owner after the change, when the monitor reports attributes
+        /// (on every update then, so that a change riding along with new content is not lost);
+        /// `None` otherwise.
+        attributes: Option<Attributes>,
     },
     /// A non-directory entry was renamed within the tree.
     FileMoved {
@@ -237,6 +280,13 @@ pub enum EventKind {
     FileDeleted,
     /// A directory appeared. Created events for its contents follow it.
     DirCreated,
+    /// A directory's permission bits or owner changed. Only when the monitor reports attributes:
+    /// nothing else about a directory is an update (changes of its contents are their own
+    /// events).
+    DirUpdated {
+        /// The permission bits and owner after the change.
+        attributes: Attributes,
+    },
     /// A directory was renamed within the tree; its contents moved with it.
     DirMoved {
         /// Where it was.
@@ -306,6 +356,7 @@ impl Event {
             EventKind::FileMoved { .. } => "file_moved",
             EventKind::FileDeleted => "file_deleted",
             EventKind::DirCreated => "dir_created",
+            EventKind::DirUpdated { .. } => "dir_updated",
             EventKind::DirMoved { .. } => "dir_moved",
             EventKind::DirDeleted => "dir_deleted",
             EventKind::Rescanned { .. } => "rescanned",

@@ -1,20 +1,25 @@
 //! The in-memory index of the watched tree.
 //!
 //! The index maps each entry's path, relative to the target, to what fsbridge last reported about
-//! it: kind, size, modification time, device and inode. It is what the reconciler compares the
-//! file system against, so it must always equal the tree as described by the events emitted so
-//! far: every mutation here corresponds to exactly one emitted event.
+//! it: kind, size, modification time, device and inode, and, only when they are reported (#6),
+//! permission bits and owner. It is what the reconciler compares the file system against, so it
+//! must always equal the tree as described by the events emitted so far: every mutation here
+//! corresponds to exactly one emitted event.
 //!
 //! Keys are raw path bytes with `/` separators, the target itself being the empty key. A sorted
 //! map makes a subtree one contiguous range (`a/` up to `a0`, since `0` follows `/`), and sorted
 //! order puts every parent before its children. The index holds plain data only, no handles.
+//!
+//! Memory: the map's values are what a large tree costs, so an index that does not keep
+//! attributes stores a [`Record`] (48 bytes) rather than a whole [`Entry`] (64 bytes); see
+//! `entries_stay_small`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::Metadata;
 use std::ops::Bound;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
-use crate::event::FileType;
+use crate::event::{Attributes, FileType};
 
 /// The kind of an indexed entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -42,7 +47,7 @@ pub(crate) struct FileId {
     pub(crate) birth: u64,
 }
 
-/// What the index knows about one entry.
+/// What the index knows about one entry, or what `lstat` says of it now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Entry {
     pub(crate) kind: Kind,
@@ -53,6 +58,9 @@ pub(crate) struct Entry {
     /// The number of names the file has (hard links), saturated; writes through one name
     /// change them all.
     pub(crate) links: u16,
+    /// Permission bits and owner. Always known for an entry just looked at; `None` in what an
+    /// index that does not keep them hands out, and then they never differ.
+    pub(crate) attributes: Option<Attributes>,
 }
 
 impl Entry {
@@ -83,6 +91,11 @@ impl Entry {
             mtime_sec: metadata.mtime(),
             mtime_nsec: u32::try_from(metadata.mtime_nsec()).unwrap_or(0),
             links: u16::try_from(metadata.nlink()).unwrap_or(u16::MAX),
+            attributes: Some(Attributes {
+                mode: metadata.mode() & 0o7777,
+                uid: metadata.uid(),
+                gid: metadata.gid(),
+            }),
         }
     }
 
@@ -94,6 +107,104 @@ impl Entry {
                 || self.mtime_sec != other.mtime_sec
                 || self.mtime_nsec != other.mtime_nsec
                 || self.kind != other.kind)
+    }
+
+    /// Whether the permission bits or the owner differ; never when either side does not know
+    /// them (attributes are not reported).
+    pub(crate) fn attributes_differ(&self, other: &Self) -> bool {
+        matches!((self.attributes, other.attributes), (Some(mine), Some(theirs)) if mine != theirs)
+    }
+
+    /// Whether `now`, found where this entry is indexed, is an update of it: a file replaced,
+    /// rewritten or retyped, or (where attributes are kept) the same file or directory with
+    /// another mode or owner. A directory replaced by another is no update: it is a deletion and
+    /// a creation.
+    pub(crate) fn is_updated_by(&self, now: &Self) -> bool {
+        match (self.kind.is_dir(), now.kind.is_dir()) {
+            (false, false) => {
+                self.id != now.id || self.content_differs(now) || self.attributes_differ(now)
+            }
+            (true, true) => self.id == now.id && self.attributes_differ(now),
+            _ => false,
+        }
+    }
+
+    /// Whether `now` differs from this entry in its permission bits or owner only.
+    pub(crate) fn only_attributes_differ(&self, now: &Self) -> bool {
+        self.id == now.id && !self.content_differs(now) && self.attributes_differ(now)
+    }
+}
+
+/// An entry as an index that does not keep attributes stores it: [`Entry`] without them.
+///
+/// The index of a large tree is mostly these values, and the startup benchmark allows 25 MB for
+/// 100,000 files: the 16 bytes that attributes would add to each are paid only by monitors that
+/// report them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Record {
+    kind: Kind,
+    id: FileId,
+    size: u64,
+    mtime_sec: i64,
+    mtime_nsec: u32,
+    links: u16,
+}
+
+/// How the map keeps an entry: as a [`Record`], or as the whole [`Entry`].
+trait Stored: Copy {
+    fn store(entry: Entry) -> Self;
+    fn entry(&self) -> Entry;
+}
+
+impl Stored for Record {
+    fn store(entry: Entry) -> Self {
+        let Entry {
+            kind,
+            id,
+            size,
+            mtime_sec,
+            mtime_nsec,
+            links,
+            attributes: _,
+        } = entry;
+        Self {
+            kind,
+            id,
+            size,
+            mtime_sec,
+            mtime_nsec,
+            links,
+        }
+    }
+
+    fn entry(&self) -> Entry {
+        let Self {
+            kind,
+            id,
+            size,
+            mtime_sec,
+            mtime_nsec,
+            links,
+        } = *self;
+        Entry {
+            kind,
+            id,
+            size,
+            mtime_sec,
+            mtime_nsec,
+            links,
+            attributes: None,
+        }
+    }
+}
+
+impl Stored for Entry {
+    fn store(entry: Entry) -> Self {
+        entry
+    }
+
+    fn entry(&self) -> Entry {
+        *self
     }
 }
 
@@ -162,8 +273,11 @@ pub(crate) fn rebase(path: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
     rebased
 }
 
+/// An index key: a relative path.
+type Key = Box<[u8]>;
+
 /// A range of index keys.
-type KeyRange = (Bound<Box<[u8]>>, Bound<Box<[u8]>>);
+type KeyRange = (Bound<Key>, Bound<Key>);
 
 /// The bounds of the keys strictly below `path`.
 fn below_range(path: &[u8]) -> KeyRange {
@@ -177,43 +291,109 @@ fn below_range(path: &[u8]) -> KeyRange {
     (Bound::Included(start.into()), Bound::Excluded(end.into()))
 }
 
+/// The map of an index, with or without attributes.
+#[derive(Debug)]
+enum Entries {
+    Plain(BTreeMap<Key, Record>),
+    WithAttributes(BTreeMap<Key, Entry>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Self::Plain(BTreeMap::new())
+    }
+}
+
+/// Runs `$body` with `$map` bound to the index's map, whichever kind it is.
+macro_rules! with_map {
+    ($entries:expr, $map:ident => $body:expr) => {
+        match $entries {
+            Entries::Plain($map) => $body,
+            Entries::WithAttributes($map) => $body,
+        }
+    };
+}
+
+/// Every entry of `map` in `range`, as entries.
+fn entries_in<V: Stored>(
+    map: &BTreeMap<Key, V>,
+    range: KeyRange,
+) -> impl DoubleEndedIterator<Item = (&[u8], Entry)> {
+    map.range(range)
+        .map(|(key, stored)| (&**key, stored.entry()))
+}
+
+/// Moves `from` and everything below it to `to`.
+fn rename_in<V: Stored>(map: &mut BTreeMap<Key, V>, from: &[u8], to: &[u8]) {
+    let moved: Vec<Key> = map
+        .range(below_range(from))
+        .map(|(key, _)| key.clone())
+        .collect();
+    if let Some(stored) = map.remove(from) {
+        map.insert(to.into(), stored);
+    }
+    for key in moved {
+        if let Some(stored) = map.remove(&key) {
+            map.insert(rebase(&key, from, to).into(), stored);
+        }
+    }
+}
+
 /// The watched tree as last reported.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
-    entries: BTreeMap<Box<[u8]>, Entry>,
+    entries: Entries,
     /// Directories whose entries could not be read: what lies below them is unknown, and they
     /// are read again when touched or polled.
     unreadable: BTreeSet<Box<[u8]>>,
 }
 
 impl Index {
-    pub(crate) fn get(&self, path: &[u8]) -> Option<&Entry> {
-        self.entries.get(path)
+    /// An empty index that keeps each entry's permission bits and owner (`true`), so that their
+    /// changes can be reported, or forgets them (`false`, the default).
+    pub(crate) fn new(attributes: bool) -> Self {
+        let entries = if attributes {
+            Entries::WithAttributes(BTreeMap::new())
+        } else {
+            Entries::Plain(BTreeMap::new())
+        };
+        Self {
+            entries,
+            unreadable: BTreeSet::new(),
+        }
+    }
+
+    pub(crate) fn get(&self, path: &[u8]) -> Option<Entry> {
+        with_map!(&self.entries, map => map.get(path).map(Stored::entry))
     }
 
     pub(crate) fn contains(&self, path: &[u8]) -> bool {
-        self.entries.contains_key(path)
+        with_map!(&self.entries, map => map.contains_key(path))
     }
 
     pub(crate) fn insert(&mut self, path: &[u8], entry: Entry) {
-        self.entries.insert(path.into(), entry);
+        with_map!(&mut self.entries, map => {
+            map.insert(path.into(), Stored::store(entry));
+        });
     }
 
     /// Inserts with a key the caller no longer needs, saving a copy.
     pub(crate) fn insert_owned(&mut self, path: Vec<u8>, entry: Entry) {
-        self.entries.insert(path.into_boxed_slice(), entry);
+        with_map!(&mut self.entries, map => {
+            map.insert(path.into_boxed_slice(), Stored::store(entry));
+        });
     }
 
     pub(crate) fn remove(&mut self, path: &[u8]) -> Option<Entry> {
-        self.entries.remove(path)
+        with_map!(&mut self.entries, map => map.remove(path).map(|stored| stored.entry()))
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        with_map!(&self.entries, map => map.len())
     }
 
     pub(crate) fn clear(&mut self) {
-        self.entries.clear();
+        with_map!(&mut self.entries, map => map.clear());
         self.unreadable.clear();
     }
 
@@ -238,47 +418,39 @@ impl Index {
 
     /// Whether anything is indexed strictly below `path`.
     pub(crate) fn has_children(&self, path: &[u8]) -> bool {
-        self.entries.range(below_range(path)).next().is_some()
+        with_map!(&self.entries, map => map.range(below_range(path)).next().is_some())
     }
 
     /// Every entry strictly below `path`, parents before children.
-    pub(crate) fn below(&self, path: &[u8]) -> impl DoubleEndedIterator<Item = (&[u8], &Entry)> {
-        self.entries
-            .range(below_range(path))
-            .map(|(key, entry)| (&**key, entry))
+    pub(crate) fn below(
+        &self,
+        path: &[u8],
+    ) -> Box<dyn DoubleEndedIterator<Item = (&[u8], Entry)> + '_> {
+        // Boxed, since the two kinds of map iterate differently: one allocation per call, which
+        // walks a subtree anyway.
+        with_map!(&self.entries, map => Box::new(entries_in(map, below_range(path))))
     }
 
     /// Every entry, parents before children.
     #[cfg(test)]
-    pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &Entry)> {
-        self.entries.iter().map(|(key, entry)| (&**key, entry))
+    pub(crate) fn iter(&self) -> Box<dyn DoubleEndedIterator<Item = (&[u8], Entry)> + '_> {
+        let everything = (Bound::Unbounded, Bound::Unbounded);
+        with_map!(&self.entries, map => Box::new(entries_in(map, everything)))
     }
 
     /// Every indexed path of the entry `id` (its hard links), in no particular order. Linear in
     /// the size of the index: for files that have several names only.
     pub(crate) fn paths_of(&self, id: FileId) -> Vec<Vec<u8>> {
-        self.entries
+        with_map!(&self.entries, map => map
             .iter()
-            .filter(|(_, entry)| entry.id == id)
+            .filter(|(_, stored)| stored.entry().id == id)
             .map(|(path, _)| path.to_vec())
-            .collect()
+            .collect())
     }
 
     /// Moves `from` and everything below it to `to`.
     pub(crate) fn rename(&mut self, from: &[u8], to: &[u8]) {
-        let moved: Vec<Box<[u8]>> = self
-            .entries
-            .range(below_range(from))
-            .map(|(key, _)| key.clone())
-            .collect();
-        if let Some(entry) = self.entries.remove(from) {
-            self.entries.insert(to.into(), entry);
-        }
-        for key in moved {
-            if let Some(entry) = self.entries.remove(&key) {
-                self.entries.insert(rebase(&key, from, to).into(), entry);
-            }
-        }
+        with_map!(&mut self.entries, map => rename_in(map, from, to));
     }
 }
 
@@ -298,6 +470,11 @@ mod tests {
             mtime_sec: 0,
             mtime_nsec: 0,
             links: 1,
+            attributes: Some(Attributes {
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+            }),
         }
     }
 
@@ -335,6 +512,67 @@ mod tests {
 
         let keys: Vec<&[u8]> = index.iter().map(|(path, _)| path).collect();
         assert_eq!(keys, vec![&b"dz"[..], b"e/f", b"e/f/x", b"e/f/y/z"]);
+    }
+
+    /// The memory budget (#6): attributes cost only the indexes that keep them. A leaf of the
+    /// map holds 11 keys (16 bytes each) and 11 values: 720 bytes with [`Record`] values (as
+    /// before attributes existed), 896 with [`Entry`] values.
+    #[test]
+    fn entries_stay_small() {
+        let record = std::mem::size_of::<Record>();
+        let entry = std::mem::size_of::<Entry>();
+
+        assert_eq!(record, 48);
+        assert_eq!(entry, 64);
+    }
+
+    #[test]
+    fn an_index_without_attributes_forgets_them() {
+        let mut plain = Index::default();
+        let mut keeping = Index::new(true);
+        let file = entry(Kind::File(FileType::Regular), 1);
+
+        plain.insert(b"f", file);
+        keeping.insert(b"f", file);
+
+        assert_eq!(plain.get(b"f").unwrap().attributes, None);
+        assert_eq!(keeping.get(b"f"), Some(file));
+    }
+
+    #[test]
+    fn attributes_differ_only_where_both_are_known() {
+        let before = entry(Kind::File(FileType::Regular), 1);
+        let mut now = before;
+        now.attributes = Some(Attributes {
+            mode: 0o600,
+            uid: 0,
+            gid: 0,
+        });
+        let forgotten = Entry {
+            attributes: None,
+            ..before
+        };
+
+        assert!(before.is_updated_by(&now));
+        assert!(before.only_attributes_differ(&now));
+        assert!(!forgotten.is_updated_by(&now));
+    }
+
+    #[test]
+    fn a_directory_is_updated_only_by_its_own_attributes() {
+        let before = entry(Kind::Dir, 1);
+        let mut chmodded = before;
+        chmodded.attributes = Some(Attributes {
+            mode: 0o700,
+            uid: 0,
+            gid: 0,
+        });
+        let mut replaced = chmodded;
+        replaced.id.ino = 2;
+
+        assert!(before.is_updated_by(&chmodded));
+        assert!(!before.is_updated_by(&replaced));
+        assert!(!before.is_updated_by(&Entry { size: 9, ..before }));
     }
 
     #[test]

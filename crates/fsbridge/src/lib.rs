@@ -42,6 +42,9 @@
 //!   destination, plus a `file_deleted` of the source if the source had been reported before.
 //! - The target may not exist yet, may vanish and come back, may be replaced by the other kind:
 //!   see [`EventKind::TargetAppeared`] and [`EventKind::TargetVanished`].
+//! - A change of only permission bits or owner is no event, unless asked for with
+//!   [`MonitorBuilder::with_attributes`]: then it is a `file_updated` or a `dir_updated` that
+//!   says so and carries the new mode and owner.
 //!
 //! The NDJSON form of events is specified in [`wire`].
 //!
@@ -81,6 +84,9 @@
 //! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but
 //!   a directory deleted and recreated within the lost window with the same inode number is
 //!   reported as changed contents, not as a deletion and a creation.
+//! - [`MonitorBuilder::with_attributes`] compares permission bits and owner only: extended
+//!   attributes, ACLs or timestamps alone are no event. Creations and moves carry no attributes,
+//!   so a consumer learns an entry's mode and owner from its first update.
 
 #![warn(
     clippy::unwrap_used,
@@ -107,8 +113,8 @@ mod writer;
 pub use content::DEFAULT_MAX_CONTENT;
 pub use error::WatchError;
 pub use event::{
-    Cause, Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason, Reset,
-    TargetKind,
+    Attributes, Cause, Content, ContentMode, Encoding, Event, EventKind, FileType, RescanReason,
+    Reset, TargetKind, UpdateKind,
 };
 pub use io::{IoConfig, IoEvents};
 pub use monitor::{DEFAULT_POLL_INTERVAL, DEFAULT_SETTLE, Monitor, MonitorBuilder};

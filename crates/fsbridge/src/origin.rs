@@ -359,6 +359,7 @@ mod tests {
             mtime_sec,
             mtime_nsec: 0,
             links: 1,
+            attributes: None,
         }
     }
 

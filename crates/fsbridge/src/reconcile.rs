@@ -107,7 +107,8 @@ struct Observation {
     gone: Vec<(Vec<u8>, Entry)>,
     /// Entries on disk that the index does not hold as they are.
     new: Vec<(Vec<u8>, Entry)>,
-    /// Files still at their path whose content, type or inode changed.
+    /// Files still at their path whose content, type or inode changed, and files and
+    /// directories whose permission bits or owner changed (where the index keeps them).
     updated: Vec<(Vec<u8>, Entry)>,
     /// The subtrees walked, each with the directories below it that could not be read.
     walks: Vec<(Vec<u8>, Vec<Vec<u8>>)>,
@@ -125,7 +126,7 @@ struct Observer<'a> {
 
 impl Observer<'_> {
     fn observe_all(&mut self) {
-        let Some(&root_entry) = self.index.get(b"") else {
+        let Some(root_entry) = self.index.get(b"") else {
             return;
         };
         let walk = scan::walk(self.root, b"", root_entry, self.watches);
@@ -184,13 +185,16 @@ impl Observer<'_> {
             (Some(before), Some(now))
                 if before.kind.is_dir()
                     && now.kind.is_dir()
-                    && self.is_same_dir(path, before, &now)
+                    && self.is_same_dir(path, &before, &now)
                     && !self.index.is_unreadable(path) =>
             {
+                if before.is_updated_by(&now) {
+                    self.observation.updated.push((path.to_vec(), now));
+                }
                 return false;
             }
             (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
-                if before.id != now.id || before.content_differs(&now) {
+                if before.is_updated_by(&now) {
                     self.observation.updated.push((path.to_vec(), now));
                 }
                 return false;
@@ -203,7 +207,7 @@ impl Observer<'_> {
                 return false;
             }
             (Some(before), None) if !before.kind.is_dir() => {
-                self.observation.gone.push((path.to_vec(), *before));
+                self.observation.gone.push((path.to_vec(), before));
                 return false;
             }
             _ => {}
@@ -257,7 +261,7 @@ impl Observer<'_> {
     fn diff(&mut self, top: &[u8], mut found: Vec<(Vec<u8>, Entry)>, unreadable: &[Vec<u8>]) {
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         let unreadable: HashSet<Vec<u8>> = unreadable.iter().cloned().collect();
-        let indexed: Vec<(&[u8], &Entry)> = (!top.is_empty())
+        let indexed: Vec<(&[u8], Entry)> = (!top.is_empty())
             .then(|| self.index.get(top).map(|entry| (top, entry)))
             .flatten()
             .into_iter()
@@ -276,15 +280,15 @@ impl Observer<'_> {
                 (Some((old_path, _)), Some((new_path, _))) if *old_path == new_path.as_slice() => {
                     let (path, before) = indexed.next().expect("peeked");
                     let (_, now) = found.next().expect("peeked");
-                    (path.to_vec(), Some(*before), Some(now))
+                    (path.to_vec(), Some(before), Some(now))
                 }
                 (Some((old_path, _)), Some((new_path, _))) if *old_path < new_path.as_slice() => {
                     let (path, before) = indexed.next().expect("peeked");
-                    (path.to_vec(), Some(*before), None)
+                    (path.to_vec(), Some(before), None)
                 }
                 (Some(_), None) => {
                     let (path, before) = indexed.next().expect("peeked");
-                    (path.to_vec(), Some(*before), None)
+                    (path.to_vec(), Some(before), None)
                 }
                 (_, Some(_)) => {
                     let (path, now) = found.next().expect("peeked");
@@ -299,14 +303,17 @@ impl Observer<'_> {
             let (vanished, appeared) = match (before, now) {
                 _ if below_gone || below_new => (before.filter(|_| below_gone), now),
                 (Some(before), Some(now)) if before.kind.is_dir() && now.kind.is_dir() => {
-                    if self.is_same_dir(&path, &before, &now) {
-                        (None, None)
-                    } else {
+                    if !self.is_same_dir(&path, &before, &now) {
                         (Some(before), Some(now))
+                    } else if before.is_updated_by(&now) {
+                        self.observation.updated.push((path, now));
+                        continue;
+                    } else {
+                        (None, None)
                     }
                 }
                 (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
-                    if before.id != now.id || before.content_differs(&now) {
+                    if before.is_updated_by(&now) {
                         self.observation.updated.push((path, now));
                     }
                     continue;
@@ -427,14 +434,19 @@ impl Plan {
                 let same_name = index::name(&to) == index::name(from);
                 (gone[parent_source].0 == from_parent && same_name).then_some(carrier)
             });
+            // What the move does not say (new content of an entry it carries, new attributes of
+            // any entry it moves) is an update after it.
             if let Some(carrier) = carrier {
-                if gone[source].1.content_differs(&entry) {
+                if gone[source].1.is_updated_by(&entry) {
                     plan.updates.push((to.clone(), entry));
                 }
                 plan.moves[carrier].carried.push((to.clone(), entry));
                 sources.insert(to, (source, carrier));
             } else {
                 tracing::debug!(from = ?String::from_utf8_lossy(from), to = ?String::from_utf8_lossy(&to), "paired rename");
+                if gone[source].1.attributes_differ(&entry) {
+                    plan.updates.push((to.clone(), entry));
+                }
                 sources.insert(to.clone(), (source, plan.moves.len()));
                 plan.moves.push(Move {
                     from: from.clone(),
@@ -606,11 +618,11 @@ impl Emitter<'_> {
                         path: path.to_vec(),
                         epoch,
                     },
-                    *entry,
+                    entry,
                 )
             })
             .collect();
-        if let Some(&entry) = self.index.get(&from) {
+        if let Some(entry) = self.index.get(&from) {
             doomed.push((OldPath { path: from, epoch }, entry));
         }
         let mut arrivals = planned.carried;
@@ -648,9 +660,9 @@ impl Emitter<'_> {
             path: planned.from.clone(),
             epoch: 0,
         });
-        if !self.index.contains(&from) {
+        let Some(moving) = self.index.get(&from) else {
             return Step::Drop;
-        }
+        };
         let parent_ready = index::parent(&planned.to).is_some_and(|parent| self.is_dir(parent));
         if self.index.contains(&planned.to)
             || !parent_ready
@@ -665,7 +677,15 @@ impl Emitter<'_> {
             self.watches
                 .watch_file(&scan::absolute(self.root, &planned.to), planned.entry.id);
         }
-        self.index.insert(&planned.to, planned.entry);
+        // The move says where the entry went, not its new attributes: the update that `pair`
+        // planned says those, and needs the old ones in the index to compare with.
+        self.index.insert(
+            &planned.to,
+            Entry {
+                attributes: moving.attributes,
+                ..planned.entry
+            },
+        );
         if planned.entry.kind.is_dir() {
             self.renamed.push((from.clone(), planned.to.clone()));
         }
@@ -711,40 +731,40 @@ impl Emitter<'_> {
     }
 
     fn update(&mut self, path: Vec<u8>, entry: Entry) {
-        let Some(before) = self.index.get(&path) else {
+        let Some(previous) = self.index.get(&path) else {
             return;
         };
-        if before.kind.is_dir() || (before.id == entry.id && !before.content_differs(&entry)) {
+        if !previous.is_updated_by(&entry) {
             return;
         }
-        let previous = *before;
         self.index.insert(&path, entry);
         let abs = scan::absolute(self.root, &path);
-        if entry.links > 1 {
-            self.watches.watch_file(&abs, entry.id);
-        } else if previous.links > 1 {
-            // Another file with one name took this one's place.
-            self.watches.unwatch(&abs);
-        }
         self.outcome.changes.push(Change::Updated {
             path,
             entry,
             previous,
         });
+        // A directory changed only its attributes: its watch stays, and it has no other names.
+        if entry.kind.is_dir() {
+            return;
+        }
         if entry.links > 1 {
+            self.watches.watch_file(&abs, entry.id);
             self.update_other_names(entry);
+        } else if previous.links > 1 {
+            // Another file with one name took this one's place.
+            self.watches.unwatch(&abs);
         }
     }
 
     /// A file with several names changed through one of them: its other names in the tree
-    /// read differently too.
+    /// read differently too (content, and attributes, which belong to the file, not the name).
     fn update_other_names(&mut self, entry: Entry) {
         for path in self.index.paths_of(entry.id) {
-            let Some(before) = self.index.get(&path) else {
+            let Some(previous) = self.index.get(&path) else {
                 continue;
             };
-            if before.content_differs(&entry) {
-                let previous = *before;
+            if previous.content_differs(&entry) || previous.attributes_differ(&entry) {
                 self.watches
                     .watch_file(&scan::absolute(self.root, &path), entry.id);
                 self.index.insert(&path, entry);

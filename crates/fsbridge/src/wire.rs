@@ -13,6 +13,10 @@
 //! | `present` | `ready` | whether the target existed when watching began |
 //! | `size` | `file_created`, `file_updated`, `file_moved`; `ready` and `target_appeared` of a file | size in bytes |
 //! | `file_type` | `file_*` events | present only when the entry is not a regular file: `symlink`, `fifo`, `socket` or `device` |
+//! | `change` | `file_updated`, `dir_updated` | `attributes` when only the permission bits or the owner changed (always, for `dir_updated`); absent for a change of content, which may include new attributes |
+//! | `mode` | `file_updated`, `dir_updated`, when attributes are reported | the permission bits after the change, with set-user-ID, set-group-ID and sticky, as a number: `420` is `0o644` (`rw-r--r--`) |
+//! | `uid` | as `mode` | the owner's user ID after the change |
+//! | `gid` | as `mode` | the owner's group ID after the change |
 //! | `reason` | created and deleted events | `moved_in` or `moved_out` when the entry was really renamed into or out of the tree (native backend only); `ignored` on deletions of entries a `.gitignore` edit now leaves out (they are still on disk) |
 //! | `origin` | file and directory events | `self` when fsbridge's own writer made the change (only with `--self-events mark`; by default such events are not reported) |
 //! | `reason` | `rescanned` | `overflow` (the kernel queue), `queue_full` (fsbridge's own bound) or `backend_error` |
@@ -25,6 +29,11 @@
 //! | `content_cut` | with content | `true` when the content stops short of `size` because of the limit |
 //! | `reset` | with appended content | `truncated` or `replaced` when reading started again at 0 |
 //! | `time` | all | when fsbridge observed the change: Unix seconds with microseconds |
+//!
+//! `dir_updated` and `"change":"attributes"` exist only when the monitor reports attributes
+//! (`MonitorBuilder::with_attributes`, `fsbridge watch --attributes`); every `file_updated` has
+//! `mode`, `uid` and `gid` then, also a change of content, whose new attributes would otherwise
+//! go unsaid.
 //!
 //! # Paths that are not UTF-8
 //!
@@ -39,6 +48,13 @@
 //! {"event":"file_moved","from":"/srv/in/a.txt","path":"/srv/in/b.txt","size":5,"time":1764770000.323456}
 //! {"event":"file_created","path":"/srv/in/caf\u{FFFD}","path_bytes":"L3Nydi9pbi9jYWbp","size":0,"time":1764770000.423456}
 //! ```
+//!
+//! With attributes reported, after `chmod 600 /srv/in/b.txt` and `chown 1000:1000 /srv/in/sub`:
+//!
+//! ```text
+//! {"event":"file_updated","path":"/srv/in/b.txt","size":5,"change":"attributes","mode":384,"uid":0,"gid":0,"time":1764770000.523456}
+//! {"event":"dir_updated","path":"/srv/in/sub","change":"attributes","mode":493,"uid":1000,"gid":1000,"time":1764770000.623456}
+//! ```
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -47,7 +63,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::event::{Content, Encoding, Event, EventKind, FileType};
+use crate::event::{Attributes, Content, Encoding, Event, EventKind, FileType, UpdateKind};
 
 /// Seconds since the Unix epoch with microsecond precision.
 fn unix_seconds(time: SystemTime) -> f64 {
@@ -112,6 +128,22 @@ fn serialize_file_type<M: SerializeMap>(map: &mut M, file_type: FileType) -> Res
     map.serialize_entry("file_type", file_type.as_str())
 }
 
+fn serialize_attributes<M: SerializeMap>(
+    map: &mut M,
+    change: UpdateKind,
+    attributes: Option<&Attributes>,
+) -> Result<(), M::Error> {
+    if change == UpdateKind::Attributes {
+        map.serialize_entry("change", change.as_str())?;
+    }
+    if let Some(attributes) = attributes {
+        map.serialize_entry("mode", &attributes.mode)?;
+        map.serialize_entry("uid", &attributes.uid)?;
+        map.serialize_entry("gid", &attributes.gid)?;
+    }
+    Ok(())
+}
+
 impl Serialize for Event {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(None)?;
@@ -140,12 +172,24 @@ impl Serialize for Event {
             }
             EventKind::TargetVanished { kind } => map.serialize_entry("kind", kind.as_str())?,
             EventKind::FileCreated { size, file_type }
-            | EventKind::FileUpdated { size, file_type }
             | EventKind::FileMoved {
                 size, file_type, ..
             } => {
                 map.serialize_entry("size", size)?;
                 serialize_file_type(&mut map, *file_type)?;
+            }
+            EventKind::FileUpdated {
+                size,
+                file_type,
+                change,
+                attributes,
+            } => {
+                map.serialize_entry("size", size)?;
+                serialize_file_type(&mut map, *file_type)?;
+                serialize_attributes(&mut map, *change, attributes.as_ref())?;
+            }
+            EventKind::DirUpdated { attributes } => {
+                serialize_attributes(&mut map, UpdateKind::Attributes, Some(attributes))?;
             }
             EventKind::Rescanned { reason } => map.serialize_entry("reason", reason.as_str())?,
             EventKind::Raw { kind, paths } => {
@@ -255,6 +299,83 @@ mod tests {
         assert_eq!(
             line,
             r#"{"event":"file_created","path":"/t/l","size":3,"file_type":"symlink","time":1764770000.123456}"#
+        );
+    }
+
+    #[test]
+    fn attribute_update_says_so_and_carries_mode_and_owner() {
+        let event = at(
+            EventKind::FileUpdated {
+                size: 5,
+                file_type: FileType::Regular,
+                change: UpdateKind::Attributes,
+                attributes: Some(Attributes {
+                    mode: 0o600,
+                    uid: 0,
+                    gid: 0,
+                }),
+            },
+            "/srv/in/b.txt",
+        );
+
+        let line = serde_json::to_string(&event).unwrap();
+
+        assert_eq!(
+            line,
+            r#"{"event":"file_updated","path":"/srv/in/b.txt","size":5,"change":"attributes","mode":384,"uid":0,"gid":0,"time":1764770000.123456}"#
+        );
+    }
+
+    #[test]
+    fn content_update_has_no_change_field_and_attributes_only_when_reported() {
+        let update = |attributes| {
+            at(
+                EventKind::FileUpdated {
+                    size: 7,
+                    file_type: FileType::Regular,
+                    change: UpdateKind::Content,
+                    attributes,
+                },
+                "/t/a",
+            )
+        };
+
+        let plain = serde_json::to_string(&update(None)).unwrap();
+        let reported = serde_json::to_string(&update(Some(Attributes {
+            mode: 0o644,
+            uid: 1000,
+            gid: 100,
+        })))
+        .unwrap();
+
+        assert_eq!(
+            plain,
+            r#"{"event":"file_updated","path":"/t/a","size":7,"time":1764770000.123456}"#
+        );
+        assert_eq!(
+            reported,
+            r#"{"event":"file_updated","path":"/t/a","size":7,"mode":420,"uid":1000,"gid":100,"time":1764770000.123456}"#
+        );
+    }
+
+    #[test]
+    fn dir_updated_carries_mode_and_owner() {
+        let event = at(
+            EventKind::DirUpdated {
+                attributes: Attributes {
+                    mode: 0o755,
+                    uid: 1000,
+                    gid: 1000,
+                },
+            },
+            "/srv/in/sub",
+        );
+
+        let line = serde_json::to_string(&event).unwrap();
+
+        assert_eq!(
+            line,
+            r#"{"event":"dir_updated","path":"/srv/in/sub","change":"attributes","mode":493,"uid":1000,"gid":1000,"time":1764770000.123456}"#
         );
     }
 

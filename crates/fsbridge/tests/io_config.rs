@@ -8,7 +8,7 @@ use std::path::Path;
 
 use fsbridge::{
     Event, EventKind, IoConfig, IoEvents, MonitorBuilder, Origin, SelfEvents, SelfWrites,
-    TargetKind, WriteCommand, Writer,
+    TargetKind, UpdateKind, WriteCommand, Writer,
 };
 use futures::StreamExt as _;
 use support::{DEADLINE, put};
@@ -208,6 +208,48 @@ async fn someone_elses_change_to_our_file_is_reported() {
     assert_eq!(next(&mut events).await.name(), "file_moved");
     fs::remove_file(root.path().join("moved.txt")).unwrap();
     assert_eq!(next(&mut events).await.name(), "file_deleted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_chmod_of_our_file_is_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let record = SelfWrites::new();
+    let (config, mut events) = IoConfig::with_self_writes(&record, SelfEvents::Mark);
+    config
+        .set_input(dir(root.path()).with_attributes(true))
+        .unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    let outcome = config
+        .apply(WriteCommand::create("ours.txt", "ours\n"))
+        .await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    let path = root.path().join("ours.txt");
+    loop {
+        let event = next(&mut events).await;
+        if event.path == path {
+            assert_eq!(event.origin, Some(Origin::SelfWrite), "{event:?}");
+            break;
+        }
+    }
+
+    // Its size and modification time are still those the writer left: only the mode differs.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let event = next(&mut events).await;
+
+    assert_eq!(event.path, path);
+    assert!(
+        matches!(
+            event.kind,
+            EventKind::FileUpdated {
+                change: UpdateKind::Attributes,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    assert_eq!(event.origin, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

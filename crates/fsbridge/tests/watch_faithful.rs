@@ -9,6 +9,7 @@
 mod support;
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ enum Op {
     MoveIn(PathBuf),
     /// Move an entry out of the tree.
     MoveOut(PathBuf),
+    /// Change an entry's permission bits (always leaving the owner able to read and walk it).
+    Chmod(PathBuf, u32),
     /// Let the watch catch up before going on, so that later operations land in later batches.
     CatchUp,
 }
@@ -52,6 +55,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => path().prop_map(Op::Replace),
         1 => path().prop_map(Op::MoveIn),
         1 => path().prop_map(Op::MoveOut),
+        2 => (path(), prop_oneof![Just(0o700), Just(0o711), Just(0o750), Just(0o755)])
+            .prop_map(|(path, mode)| Op::Chmod(path, mode)),
         1 => Just(Op::CatchUp),
     ]
 }
@@ -85,6 +90,7 @@ fn apply(root: &Path, outside: &Path, op: &Op, serial: usize) {
                 .and_then(|()| fs::rename(&staged, at(path)))
         }
         Op::MoveOut(path) => fs::rename(at(path), outside.join(format!("out{serial}"))),
+        Op::Chmod(path, mode) => fs::set_permissions(at(path), fs::Permissions::from_mode(*mode)),
         Op::CatchUp => Ok(()),
     };
 }
@@ -118,7 +124,10 @@ fn backend() -> impl Strategy<Value = Backend> {
     ]
 }
 
-fn run_case(setup: &[Op], ops: &[Op], backend: Backend) {
+/// Runs `ops` on a tree built by `setup`, watched on `backend`, reporting attribute changes or
+/// not: attribute updates change nothing in the model, but they must name entries that exist
+/// and are of their kind.
+fn run_case(setup: &[Op], ops: &[Op], backend: Backend, attributes: bool) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -131,7 +140,9 @@ fn run_case(setup: &[Op], ops: &[Op], backend: Backend) {
         for (serial, op) in setup.iter().enumerate() {
             apply(&root, outside.path(), op, serial);
         }
-        let builder = Monitor::builder(&root).with_kind(TargetKind::Dir);
+        let builder = Monitor::builder(&root)
+            .with_kind(TargetKind::Dir)
+            .with_attributes(attributes);
         let builder = match backend {
             Backend::Native { settle } => builder.with_settle(settle),
             Backend::Poll { interval } => builder.with_poll(interval),
@@ -180,8 +191,9 @@ proptest! {
         setup in proptest::collection::vec(op(), 0..12),
         ops in proptest::collection::vec(op(), 1..30),
         backend in backend(),
+        attributes in any::<bool>(),
     ) {
-        run_case(&setup, &ops, backend);
+        run_case(&setup, &ops, backend, attributes);
     }
 }
 
@@ -231,6 +243,7 @@ fn directory_replaced_in_place_by_one_moved_in_keeps_its_contents() {
             Backend::Native {
                 settle: Duration::from_millis(10),
             },
+            false,
         );
     }
 }

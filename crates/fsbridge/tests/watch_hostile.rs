@@ -198,7 +198,12 @@ on_both_backends! {
 
         assert_eq!(
             truncated.iter().map(|event| event.kind.clone()).collect::<Vec<_>>(),
-            [EventKind::FileUpdated { size: 0, file_type: FileType::Regular }]
+            [EventKind::FileUpdated {
+                size: 0,
+                file_type: FileType::Regular,
+                change: fsbridge::UpdateKind::Content,
+                attributes: None,
+            }]
         );
         assert_eq!(summary(dir.path(), &backwards), ["file_updated file"]);
     }

@@ -207,7 +207,9 @@ async fn file_target_reports_only_itself(backend: Backend) {
         updated[0].kind,
         EventKind::FileUpdated {
             size: 8,
-            file_type: fsbridge::FileType::Regular
+            file_type: fsbridge::FileType::Regular,
+            change: fsbridge::UpdateKind::Content,
+            attributes: None,
         }
     );
     assert_eq!(vanished.len(), 1, "{vanished:#?}");

@@ -185,7 +185,9 @@ async fn atomic_save_is_one_update_of_the_target(backend: Backend) {
         last.kind,
         EventKind::FileUpdated {
             size: 11,
-            file_type: fsbridge::FileType::Regular
+            file_type: fsbridge::FileType::Regular,
+            change: fsbridge::UpdateKind::Content,
+            attributes: None,
         }
     );
 }
@@ -256,7 +258,9 @@ async fn writes_within_the_settle_window_are_one_update() {
         events[0].kind,
         EventKind::FileUpdated {
             size: 50,
-            file_type: fsbridge::FileType::Regular
+            file_type: fsbridge::FileType::Regular,
+            change: fsbridge::UpdateKind::Content,
+            attributes: None,
         }
     );
 }

@@ -235,6 +235,14 @@ impl Tree {
                 );
                 *node = Node::File { size: *size };
             }
+            // Attributes are not modelled: an update of them changes nothing structural.
+            EventKind::DirUpdated { .. } => {
+                assert_eq!(
+                    self.nodes.get(&path),
+                    Some(&Node::Dir),
+                    "update of a missing directory: {event:?}"
+                );
+            }
             EventKind::DirCreated => {
                 assert!(
                     !self.nodes.contains_key(&path),
