@@ -95,7 +95,6 @@ pub(crate) struct Lifecycle {
     index: Index,
     source: Source,
     hints: Arc<Hints>,
-    settle: Duration,
     /// The directory watched for the target's own appearance and replacement.
     chain: Vec<(PathBuf, FileId)>,
     /// When the whole tree was last compared.
@@ -150,7 +149,6 @@ impl Lifecycle {
         kind: TargetKind,
         source: Source,
         hints: Arc<Hints>,
-        settle: Duration,
         events: mpsc::Sender<Chunk>,
         content: Option<ContentOptions>,
     ) -> Self {
@@ -160,7 +158,6 @@ impl Lifecycle {
             index: Index::default(),
             source,
             hints,
-            settle,
             chain: Vec::new(),
             last_full: Instant::now(),
             wrong_kind_reported: false,
@@ -191,7 +188,7 @@ impl Lifecycle {
         {
             return;
         }
-        while let Some(batch) = self.hints.next_batch(self.settle, self.poll_interval()) {
+        while let Some(batch) = self.hints.next_batch(self.poll_interval()) {
             if self
                 .handle(batch)
                 .and_then(|()| self.events.flush())

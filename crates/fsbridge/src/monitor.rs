@@ -184,7 +184,7 @@ impl MonitorBuilder {
         };
         // The channel holds chunks of events: about `capacity` events in all.
         let (sender, receiver) = mpsc::channel(self.capacity.div_ceil(256));
-        let hints = Hints::new(self.hint_capacity);
+        let hints = Hints::new(self.hint_capacity, self.settle);
         #[cfg(feature = "fault-injection")]
         if let Some(seed) = self.fault_seed {
             hints.inject_faults(seed);
@@ -216,7 +216,6 @@ impl MonitorBuilder {
             kind,
             source,
             Arc::clone(&hints),
-            self.settle,
             sender,
             self.content,
         )

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+use rustix::event::Timespec;
 
 use super::{Hints, Touch, is_relevant};
 use crate::event::{RescanReason, TargetKind};
@@ -180,6 +181,7 @@ struct Reader {
 impl Reader {
     fn run(mut self, stopped: &OwnedFd) {
         let mut buffer = vec![0; 64 * 1024];
+        let mut touched = Vec::new();
         loop {
             let mut descriptors = [
                 rustix::event::PollFd::new(&self.inotify, rustix::event::PollFlags::IN),
@@ -196,50 +198,75 @@ impl Reader {
             if !descriptors[1].revents().is_empty() {
                 return;
             }
-            loop {
-                match self.inotify.read_events(&mut buffer) {
-                    Ok(events) => {
-                        let paths = lock(&self.paths);
-                        let mut ended = Vec::new();
-                        for event in events {
-                            self.hint(
-                                &paths,
-                                event.wd.get_watch_descriptor_id(),
-                                event.mask,
-                                event.name,
-                                &mut ended,
-                            );
-                        }
-                        drop(paths);
-                        if !ended.is_empty() {
-                            let mut paths = lock(&self.paths);
-                            for wd in ended {
-                                paths.remove(&wd);
-                            }
-                        }
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot read inotify events, rescanning");
-                        self.hints.rescan(RescanReason::BackendError);
-                        break;
-                    }
+            self.drain(&mut buffer, &mut touched);
+            // Waking for every few events of a burst costs a context switch each, here and in
+            // the writing process; while the batch is not due, let the queue fill a little.
+            let pause = self.hints.gather_pause();
+            if let Some(timeout) = pause.and_then(|pause| Timespec::try_from(pause).ok()) {
+                let mut descriptors = [rustix::event::PollFd::new(
+                    stopped,
+                    rustix::event::PollFlags::IN,
+                )];
+                if matches!(
+                    rustix::event::poll(&mut descriptors, Some(&timeout)),
+                    Ok(1..)
+                ) {
+                    return;
                 }
             }
         }
     }
 
-    /// Hands one event to the hints; records watches the kernel ended.
+    /// Reads every event waiting in the queue and hands them to the hints, one lock per read.
+    fn drain(&mut self, buffer: &mut [u8], touched: &mut Vec<(PathBuf, Touch)>) {
+        loop {
+            match self.inotify.read_events(buffer) {
+                Ok(events) => {
+                    let paths = lock(&self.paths);
+                    let mut ended = Vec::new();
+                    for event in events {
+                        self.hint(
+                            &paths,
+                            event.wd.get_watch_descriptor_id(),
+                            event.mask,
+                            event.name,
+                            touched,
+                            &mut ended,
+                        );
+                    }
+                    drop(paths);
+                    self.hints.touch_all(touched.drain(..));
+                    if !ended.is_empty() {
+                        let mut paths = lock(&self.paths);
+                        for wd in ended {
+                            paths.remove(&wd);
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read inotify events, rescanning");
+                    self.hints.rescan(RescanReason::BackendError);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turns one event into a hint in `touched`; records watches the kernel ended.
     fn hint(
         &self,
         paths: &HashMap<i32, (WatchDescriptor, PathBuf)>,
         wd: i32,
         mask: EventMask,
         name: Option<&OsStr>,
+        touched: &mut Vec<(PathBuf, Touch)>,
         ended: &mut Vec<i32>,
     ) {
         tracing::trace!(wd, ?mask, ?name, "inotify event");
         if mask.contains(EventMask::Q_OVERFLOW) {
+            // The hints read before the overflow go first, as they happened.
+            self.hints.touch_all(touched.drain(..));
             self.hints.rescan(RescanReason::Overflow);
             return;
         }
@@ -266,6 +293,6 @@ impl Reader {
         } else {
             Touch::Changed
         };
-        self.hints.touch(path, touch);
+        touched.push((path, touch));
     }
 }
