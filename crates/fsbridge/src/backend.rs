@@ -300,11 +300,12 @@ impl Hints {
             fault.losing = 0;
             rescan = Some(RescanReason::Overflow);
         }
+        let paths = pending.paths.drain().map(PathBuf::from).collect();
+        // The set keeps its table for the next batch (growing it again from nothing cost a
+        // rehash at every doubling), but not the table of a rare huge one.
+        pending.paths.shrink_to(4 * BURST);
         Some(Batch {
-            paths: std::mem::take(&mut pending.paths)
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            paths,
             removed: std::mem::take(&mut pending.removed),
             moved_in: std::mem::take(&mut pending.moved_in),
             moved_out: std::mem::take(&mut pending.moved_out),

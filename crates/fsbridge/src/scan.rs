@@ -4,9 +4,9 @@
 //! asks the [`WatchSet`] to watch each directory *before* reading it, so that an entry created
 //! while the walk runs is either seen by the walk or reported by the new watch, never neither.
 
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::index::{self, Entry, FileId};
@@ -60,11 +60,21 @@ pub(crate) fn lexically_plain(path: &Path) -> PathBuf {
 }
 
 /// The absolute path of `rel` below `root`.
+///
+/// Allocated once at its final size: `Path::join` copies `root` and then grows the copy, two
+/// allocations for each path of a burst.
 pub(crate) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
     if rel.is_empty() {
         return root.to_path_buf();
     }
-    root.join(OsStr::from_bytes(rel))
+    let root = root.as_os_str().as_bytes();
+    let mut path = Vec::with_capacity(root.len() + 1 + rel.len());
+    path.extend_from_slice(root);
+    if !root.ends_with(b"/") {
+        path.push(b'/');
+    }
+    path.extend_from_slice(rel);
+    PathBuf::from(OsString::from_vec(path))
 }
 
 /// The entry at `abs` as `lstat` sees it; `None` when nothing is there (also when a parent is
@@ -153,4 +163,18 @@ pub(crate) fn walk_with(
         }
     }
     unreadable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_joins_like_path_join() {
+        let root = Path::new("/srv/in");
+
+        assert_eq!(absolute(root, b""), root);
+        assert_eq!(absolute(root, b"a/b"), root.join("a/b"));
+        assert_eq!(absolute(Path::new("/"), b"a"), Path::new("/a"));
+    }
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -18,6 +19,7 @@ use rustix::event::Timespec;
 
 use super::{Hints, Touch, is_relevant};
 use crate::event::{RescanReason, TargetKind};
+use crate::scan;
 
 /// What a watch on an ancestor of the target reports: only what changes where the target's path
 /// leads. A busy neighbour of the target (a log next to it) must cost nothing.
@@ -224,15 +226,23 @@ impl Reader {
                 Ok(events) => {
                     let paths = lock(&self.paths);
                     let mut ended = Vec::new();
+                    let mut previous = None;
                     for event in events {
-                        self.hint(
-                            &paths,
-                            event.wd.get_watch_descriptor_id(),
-                            event.mask,
-                            event.name,
-                            touched,
-                            &mut ended,
-                        );
+                        let wd = event.wd.get_watch_descriptor_id();
+                        tracing::trace!(wd, mask = ?event.mask, name = ?event.name, "inotify event");
+                        let Some(touch) = touch_of(event.mask) else {
+                            previous = None;
+                            self.end(wd, event.mask, touched, &mut ended);
+                            continue;
+                        };
+                        // A new file's creation and the close of its first write come one after
+                        // the other: one hint says both.
+                        let key = Some((wd, event.name, touch));
+                        if key == previous {
+                            continue;
+                        }
+                        previous = key;
+                        self.hint(&paths, wd, event.name, touch, touched);
                     }
                     drop(paths);
                     self.hints.touch_all(touched.drain(..));
@@ -253,46 +263,76 @@ impl Reader {
         }
     }
 
-    /// Turns one event into a hint in `touched`; records watches the kernel ended.
-    fn hint(
+    /// Handles an event that names no change: the kernel's queue overflowed, or it ended the
+    /// watch `wd` (recorded in `ended`).
+    fn end(
         &self,
-        paths: &HashMap<i32, (WatchDescriptor, PathBuf)>,
         wd: i32,
         mask: EventMask,
-        name: Option<&OsStr>,
         touched: &mut Vec<(PathBuf, Touch)>,
         ended: &mut Vec<i32>,
     ) {
-        tracing::trace!(wd, ?mask, ?name, "inotify event");
         if mask.contains(EventMask::Q_OVERFLOW) {
             // The hints read before the overflow go first, as they happened.
             self.hints.touch_all(touched.drain(..));
             self.hints.rescan(RescanReason::Overflow);
-            return;
-        }
-        if mask.contains(EventMask::IGNORED) {
+        } else {
             ended.push(wd);
-            return;
         }
+    }
+
+    /// Turns one event into a hint in `touched`.
+    fn hint(
+        &self,
+        paths: &HashMap<i32, (WatchDescriptor, PathBuf)>,
+        wd: i32,
+        name: Option<&OsStr>,
+        touch: Touch,
+        touched: &mut Vec<(PathBuf, Touch)>,
+    ) {
         let Some((_, watched)) = paths.get(&wd) else {
             return;
         };
         let path = match name {
-            Some(name) => watched.join(name),
+            Some(name) => scan::absolute(watched, name.as_bytes()),
             None => watched.clone(),
         };
         if !is_relevant(&path, &self.target, self.kind) {
             return;
         }
-        let touch = if mask.contains(EventMask::MOVED_TO) {
-            Touch::MovedIn
-        } else if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
-            Touch::MovedOut
-        } else if mask.intersects(EventMask::DELETE | EventMask::DELETE_SELF) {
-            Touch::Removed
-        } else {
-            Touch::Changed
-        };
         touched.push((path, touch));
+    }
+}
+
+/// What an event says happened at its path; `None` for the events that name no change (an
+/// overflow, a watch ended).
+fn touch_of(mask: EventMask) -> Option<Touch> {
+    if mask.intersects(EventMask::Q_OVERFLOW | EventMask::IGNORED) {
+        None
+    } else if mask.contains(EventMask::MOVED_TO) {
+        Some(Touch::MovedIn)
+    } else if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
+        Some(Touch::MovedOut)
+    } else if mask.intersects(EventMask::DELETE | EventMask::DELETE_SELF) {
+        Some(Touch::Removed)
+    } else {
+        Some(Touch::Changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_and_first_close_are_the_same_hint_and_removals_are_not() {
+        let created = touch_of(EventMask::CREATE);
+        let closed = touch_of(EventMask::CLOSE_WRITE);
+        let deleted = touch_of(EventMask::DELETE);
+
+        assert_eq!(created, closed);
+        assert_ne!(created, deleted);
+        assert_eq!(touch_of(EventMask::IGNORED), None);
+        assert_eq!(touch_of(EventMask::Q_OVERFLOW), None);
     }
 }
