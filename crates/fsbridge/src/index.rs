@@ -204,6 +204,18 @@ impl Index {
         self.entries.insert(path.into_boxed_slice(), entry);
     }
 
+    /// Inserts `entry` at `path` unless the path is taken; returns whether it did. One search
+    /// where `contains` and then `insert` take two.
+    pub(crate) fn insert_new(&mut self, path: &[u8], entry: Entry) -> bool {
+        match self.entries.entry(path.into()) {
+            std::collections::btree_map::Entry::Vacant(vacant) => {
+                vacant.insert(entry);
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        }
+    }
+
     pub(crate) fn remove(&mut self, path: &[u8]) -> Option<Entry> {
         self.entries.remove(path)
     }

@@ -17,6 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -297,9 +298,11 @@ impl Lifecycle {
             .retain(|(dir, _)| !batch.removed.iter().any(|path| dir.starts_with(path)));
         // Anything happening to an ancestor may change what the target's path leads to.
         let ancestor_touched = batch.rescan.is_some()
-            || batch.paths.iter().chain(&batch.removed).any(|path| {
-                path.as_path() != self.target.as_path() && self.target.starts_with(path)
-            });
+            || batch
+                .paths
+                .iter()
+                .chain(&batch.removed)
+                .any(|path| self.is_strict_ancestor(path));
         let removed: HashSet<Vec<u8>> = self
             .relative(batch.removed.iter().cloned())
             .into_iter()
@@ -553,16 +556,29 @@ impl Lifecycle {
         outcome.changes
     }
 
+    /// Whether `path` lies strictly above the target; compared as bytes, as the hints' paths
+    /// are built (comparing components costs a parse of both paths, per hint of a burst).
+    fn is_strict_ancestor(&self, path: &Path) -> bool {
+        let target = self.target.as_os_str().as_bytes();
+        crate::backend::strip_ancestor(target, path.as_os_str().as_bytes())
+            .is_some_and(|rest| !rest.is_empty())
+    }
+
     /// Hinted absolute paths as paths relative to the target; ancestors and the target itself
-    /// are left out (they concern the life cycle, which looked already).
+    /// are left out (they concern the life cycle, which looked already). Each path's own
+    /// buffer is reused.
     fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
-        use std::os::unix::ffi::OsStrExt;
         let target = self.target.as_os_str().as_bytes();
         paths
             .into_iter()
             .filter_map(|path| {
-                let rest = crate::backend::strip_ancestor(path.as_os_str().as_bytes(), target)?;
-                (!rest.is_empty()).then(|| rest.to_vec())
+                let mut bytes = path.into_os_string().into_vec();
+                let rest = crate::backend::strip_ancestor(&bytes, target)?.len();
+                if rest == 0 {
+                    return None;
+                }
+                bytes.drain(..bytes.len() - rest);
+                Some(bytes)
             })
             .collect()
     }

@@ -123,15 +123,23 @@ impl Observer<'_> {
     fn observe_touched(&mut self, touched: impl IntoIterator<Item = Vec<u8>>) {
         // A hint below something the index does not hold as a directory is about the nearest
         // indexed ancestor's subtree: look there instead.
+        let mut touched: Vec<Vec<u8>> = touched.into_iter().collect();
+        // Sorted, the paths of one directory come together and its lookup serves them all.
+        touched.sort_unstable();
+        let mut known_dir: Option<Vec<u8>> = None;
         let mut starts: Vec<Vec<u8>> = touched
             .into_iter()
             .map(|mut path| {
                 while let Some(parent) = index::parent(&path) {
+                    if known_dir.as_deref() == Some(parent) {
+                        break;
+                    }
                     if self
                         .index
                         .get(parent)
                         .is_some_and(|entry| entry.kind.is_dir())
                     {
+                        known_dir = Some(parent.to_vec());
                         break;
                     }
                     path.truncate(parent.len());
@@ -437,12 +445,18 @@ impl Plan {
             mut creations,
             updates,
         } = self;
-        let arriving: HashSet<Vec<u8>> = moves
-            .iter()
-            .map(|planned| &planned.to)
-            .chain(creations.iter().map(|(path, _)| path))
-            .cloned()
-            .collect();
+        // Only deletions ask (and only a batch with moves can turn into one with deletions):
+        // a burst of creations need not copy and hash every path once more.
+        let arriving: HashSet<Vec<u8>> = if moves.is_empty() && deletions.is_empty() {
+            HashSet::new()
+        } else {
+            moves
+                .iter()
+                .map(|planned| &planned.to)
+                .chain(creations.iter().map(|(path, _)| path))
+                .cloned()
+                .collect()
+        };
         let mut emitter = Emitter {
             root,
             index,
@@ -450,6 +464,7 @@ impl Plan {
             arriving,
             leaving: HashSet::new(),
             renamed: Vec::new(),
+            known_dir: None,
             outcome: Outcome::default(),
         };
         // Children before parents.
@@ -484,13 +499,12 @@ impl Plan {
                 }
                 Step::Wait => true,
             });
-            creations.retain(|(path, entry)| match emitter.try_create(path, *entry) {
-                Step::Done | Step::Drop => {
-                    progress = true;
-                    false
+            for (path, entry) in std::mem::take(&mut creations) {
+                match emitter.try_create(path, entry) {
+                    Ok(()) => progress = true,
+                    Err(path) => creations.push((path, entry)),
                 }
-                Step::Wait => true,
-            });
+            }
             if progress {
                 continue;
             }
@@ -540,6 +554,9 @@ struct Emitter<'a> {
     leaving: HashSet<Vec<u8>>,
     /// Directory moves emitted so far in this batch, in order.
     renamed: Vec<(Vec<u8>, Vec<u8>)>,
+    /// A path the index holds as a directory, until the next move or deletion: creations come
+    /// sorted, so the files of one directory ask about the same parent one after the other.
+    known_dir: Option<Vec<u8>>,
     outcome: Outcome,
 }
 
@@ -634,6 +651,7 @@ impl Emitter<'_> {
         {
             return Step::Wait;
         }
+        self.known_dir = None;
         self.index.rename(&from, &planned.to);
         if planned.entry.links > 1 && !planned.entry.kind.is_dir() {
             self.watches.unwatch(&scan::absolute(self.root, &from));
@@ -660,6 +678,7 @@ impl Emitter<'_> {
         if self.index.has_children(&path) {
             return Step::Wait;
         }
+        self.known_dir = None;
         let entry = self.index.remove(&path).expect("checked above");
         if (entry.kind.is_dir() || entry.links > 1) && !self.arriving.contains(&path) {
             self.watches.unwatch(&scan::absolute(self.root, &path));
@@ -668,21 +687,27 @@ impl Emitter<'_> {
         Step::Done
     }
 
-    fn try_create(&mut self, path: &[u8], entry: Entry) -> Step {
-        let parent_ready = index::parent(path).is_some_and(|parent| self.is_dir(parent));
-        if self.index.contains(path) || !parent_ready || self.lands_in_leaving(path) {
-            return Step::Wait;
+    /// Creates `entry` at `path` if it can be now; hands the path back if it must wait.
+    fn try_create(&mut self, path: Vec<u8>, entry: Entry) -> Result<(), Vec<u8>> {
+        let parent_ready = index::parent(&path).is_some_and(|parent| {
+            if self.known_dir.as_deref() == Some(parent) {
+                return true;
+            }
+            let ready = self.is_dir(parent);
+            if ready {
+                self.known_dir = Some(parent.to_vec());
+            }
+            ready
+        });
+        if !parent_ready || self.lands_in_leaving(&path) || !self.index.insert_new(&path, entry) {
+            return Err(path);
         }
-        self.index.insert(path, entry);
         if entry.links > 1 && !entry.kind.is_dir() {
             self.watches
-                .watch_file(&scan::absolute(self.root, path), entry.id);
+                .watch_file(&scan::absolute(self.root, &path), entry.id);
         }
-        self.outcome.changes.push(Change::Created {
-            path: path.to_vec(),
-            entry,
-        });
-        Step::Done
+        self.outcome.changes.push(Change::Created { path, entry });
+        Ok(())
     }
 
     fn update(&mut self, path: Vec<u8>, entry: Entry) {
