@@ -12,7 +12,7 @@
 //! the tree on disk.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::index::{self, Entry, FileId, Index};
 use crate::scan::{self, WatchSet};
@@ -152,54 +152,57 @@ impl Observer<'_> {
         starts.dedup();
 
         let mut covered: HashSet<Vec<u8>> = HashSet::new();
+        let mut abs = PathBuf::new();
         for path in starts {
             if has_ancestor_in(&path, &covered) {
                 continue;
             }
-            if self.observe_one(&path) {
+            if let Some(path) = self.observe_one(path, &mut abs) {
                 covered.insert(path);
             }
         }
     }
 
-    /// Looks at one hinted path; returns whether its whole subtree was compared.
-    fn observe_one(&mut self, path: &[u8]) -> bool {
-        let abs = scan::absolute(self.root, path);
-        let now = match scan::lstat(&abs) {
+    /// Looks at one hinted path, its absolute form built in `abs` (a buffer reused from one path
+    /// to the next); hands the path back when its whole subtree was compared.
+    fn observe_one(&mut self, path: Vec<u8>, abs: &mut PathBuf) -> Option<Vec<u8>> {
+        scan::absolute_in(self.root, &path, abs);
+        let now = match scan::lstat(abs) {
             Ok(now) => now,
             Err(error) => {
                 tracing::debug!(path = %abs.display(), %error, "cannot stat hinted path");
-                return false;
+                return None;
             }
         };
-        let before = self.index.get(path);
+        let before = self.index.get(&path);
         tracing::trace!(path = %abs.display(), ?before, ?now, "lstat");
 
         match (before, now) {
             (Some(before), Some(now))
                 if before.kind.is_dir()
                     && now.kind.is_dir()
-                    && self.is_same_dir(path, before, &now)
-                    && !self.index.is_unreadable(path) =>
+                    && self.is_same_dir(&path, before, &now)
+                    && !self.index.is_unreadable(&path) =>
             {
-                return false;
+                return None;
             }
             (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
                 if before.id != now.id || before.content_differs(&now) {
-                    self.observation.updated.push((path.to_vec(), now));
+                    self.observation.updated.push((path, now));
                 }
-                return false;
+                return None;
             }
-            (None, None) => return false,
+            (None, None) => return None,
             // The common cases of a burst, without the subtree comparison: a file appeared
             // where nothing was, or a file vanished.
             (None, Some(now)) if !now.kind.is_dir() => {
-                self.observation.new.push((path.to_vec(), now));
-                return false;
+                self.observation.new.push((path, now));
+                return None;
             }
             (Some(before), None) if !before.kind.is_dir() => {
-                self.observation.gone.push((path.to_vec(), *before));
-                return false;
+                let before = *before;
+                self.observation.gone.push((path, before));
+                return None;
             }
             _ => {}
         }
@@ -207,16 +210,16 @@ impl Observer<'_> {
         let mut found = Vec::new();
         let mut unreadable = Vec::new();
         if let Some(now) = now {
-            found.push((path.to_vec(), now));
+            found.push((path.clone(), now));
             if now.kind.is_dir() {
-                let walk = scan::walk(self.root, path, now, self.watches);
+                let walk = scan::walk(self.root, &path, now, self.watches);
                 found.extend(walk.entries);
                 unreadable = walk.unreadable;
             }
         }
-        self.diff(path, found, &unreadable);
-        self.observation.walks.push((path.to_vec(), unreadable));
-        true
+        self.diff(&path, found, &unreadable);
+        self.observation.walks.push((path.clone(), unreadable));
+        Some(path)
     }
 
     /// Whether `path` or one of its ancestors is ignored.

@@ -64,17 +64,25 @@ pub(crate) fn lexically_plain(path: &Path) -> PathBuf {
 /// Allocated once at its final size: `Path::join` copies `root` and then grows the copy, two
 /// allocations for each path of a burst.
 pub(crate) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
-    if rel.is_empty() {
-        return root.to_path_buf();
-    }
+    let mut path = PathBuf::new();
+    absolute_in(root, rel, &mut path);
+    path
+}
+
+/// Like [`absolute`], built in `path` (whose allocation is reused).
+pub(crate) fn absolute_in(root: &Path, rel: &[u8], path: &mut PathBuf) {
+    let mut bytes = std::mem::take(path).into_os_string().into_vec();
     let root = root.as_os_str().as_bytes();
-    let mut path = Vec::with_capacity(root.len() + 1 + rel.len());
-    path.extend_from_slice(root);
-    if !root.ends_with(b"/") {
-        path.push(b'/');
+    bytes.clear();
+    bytes.reserve_exact(root.len() + 1 + rel.len());
+    bytes.extend_from_slice(root);
+    if !rel.is_empty() {
+        if !root.ends_with(b"/") {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(rel);
     }
-    path.extend_from_slice(rel);
-    PathBuf::from(OsString::from_vec(path))
+    *path = PathBuf::from(OsString::from_vec(bytes));
 }
 
 /// The entry at `abs` as `lstat` sees it; `None` when nothing is there (also when a parent is
