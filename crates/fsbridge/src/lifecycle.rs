@@ -573,18 +573,19 @@ impl Lifecycle {
     /// buffer is reused.
     fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
         let target = self.target.as_os_str().as_bytes();
-        paths
-            .into_iter()
-            .filter_map(|path| {
-                let mut bytes = path.into_os_string().into_vec();
-                let rest = crate::backend::strip_ancestor(&bytes, target)?.len();
-                if rest == 0 {
-                    return None;
-                }
+        let paths = paths.into_iter();
+        let mut relative = Vec::with_capacity(paths.size_hint().0);
+        for path in paths {
+            let mut bytes = path.into_os_string().into_vec();
+            let Some(rest) = crate::backend::strip_ancestor(&bytes, target).map(<[u8]>::len) else {
+                continue;
+            };
+            if rest > 0 {
                 bytes.drain(..bytes.len() - rest);
-                Some(bytes)
-            })
-            .collect()
+                relative.push(bytes);
+            }
+        }
+        relative
     }
 
     fn emit(&self, change: Change) -> Result<(), Closed> {

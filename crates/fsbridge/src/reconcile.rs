@@ -150,6 +150,9 @@ impl Observer<'_> {
             .collect();
         starts.sort_unstable();
         starts.dedup();
+        // In a burst nearly every start is a new file; grown from nothing, the list was copied
+        // at every doubling.
+        self.observation.new.reserve(starts.len());
 
         let mut covered: HashSet<Vec<u8>> = HashSet::new();
         let mut abs = PathBuf::new();
@@ -371,6 +374,7 @@ impl Plan {
             walks: _,
         } = observation;
         let mut plan = Self {
+            creations: Vec::with_capacity(new.len()),
             updates: updated,
             ..Self::default()
         };
@@ -468,7 +472,12 @@ impl Plan {
             leaving: HashSet::new(),
             renamed: Vec::new(),
             known_dir: None,
-            outcome: Outcome::default(),
+            outcome: Outcome {
+                changes: Vec::with_capacity(
+                    moves.len() + deletions.len() + creations.len() + updates.len(),
+                ),
+                needs_rescan: false,
+            },
         };
         // Children before parents.
         deletions.sort_unstable_by(|a, b| b.0.path.cmp(&a.0.path));
