@@ -235,8 +235,8 @@ impl Reader {
                             self.end(wd, event.mask, touched, &mut ended);
                             continue;
                         };
-                        // A new file's creation and the close of its first write come one after
-                        // the other: one hint says both.
+                        // Events in a row that say the same of one path (a new file's creation
+                        // and the close of its first write, a file's writes) make one hint.
                         let key = Some((wd, event.name, touch));
                         if key == previous {
                             continue;
