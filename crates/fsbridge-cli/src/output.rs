@@ -4,6 +4,8 @@
 //! soon as it happens. Human lines escape control characters (and backslashes) in paths, so a
 //! file name cannot forge lines or move the terminal's cursor.
 
+mod json;
+
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::Path;
@@ -21,8 +23,14 @@ pub(crate) enum Format {
 pub(crate) fn write_event(out: &mut impl Write, format: Format, event: &Event) -> io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer(&mut *out, event)?;
-            out.write_all(b"\n")?;
+            let mut line = Vec::new();
+            if json::write_plain(&mut line, event) {
+                line.push(b'\n');
+                out.write_all(&line)?;
+            } else {
+                serde_json::to_writer(&mut *out, event)?;
+                out.write_all(b"\n")?;
+            }
         }
         Format::Human => writeln!(out, "{}", human_line(event))?,
     }

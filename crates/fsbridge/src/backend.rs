@@ -27,12 +27,21 @@ use crate::scan::{self, WatchSet};
 /// (the paths are all different) and only delays the events.
 const BURST: usize = 512;
 
+/// How long the native reader leaves events in the kernel's queue between two reads when reading
+/// sooner would not bring any event out sooner (see [`Hints::gather_pause`]). In a burst, each
+/// read costs the reader a wake-up and the writing process the call that wakes it: reading every
+/// few events made the reader switch context about once per file (#5). At a million events a
+/// second this lets a thousand wait, far below the kernel's default queue of 16,384.
+const GATHER: Duration = Duration::from_millis(1);
+
 /// Paths touched since the last batch, shared by the backend's callback and the reconciler.
 #[derive(Debug)]
 pub(crate) struct Hints {
     pending: Mutex<Pending>,
     wake: Condvar,
     capacity: usize,
+    /// How long hints are collected after the first one before a batch is taken.
+    settle: Duration,
 }
 
 #[derive(Debug, Default)]
@@ -49,9 +58,52 @@ struct Pending {
     rescan: Option<RescanReason>,
     /// When the oldest pending hint arrived: the settle window counts from there.
     since: Option<Instant>,
+    /// Whether the reconciler waits for hints (rather than working on the last batch).
+    waiting: bool,
     closed: bool,
     #[cfg(feature = "fault-injection")]
     fault: Option<Fault>,
+}
+
+impl Pending {
+    /// Records one hint; returns whether the reconciler must be woken for it.
+    fn add(&mut self, capacity: usize, path: PathBuf, touch: Touch) -> bool {
+        let removed = matches!(touch, Touch::Removed | Touch::MovedOut);
+        // Only the first hint of a batch wakes the reconciler: after it, the reconciler sleeps
+        // until the settle window ends anyway, and waking it for every hint of a burst would
+        // cost a context switch each.
+        let first = self.since.is_none();
+        self.since.get_or_insert_with(Instant::now);
+        #[cfg(feature = "fault-injection")]
+        if self.fault.as_mut().is_some_and(Fault::loses_next) {
+            return true;
+        }
+        // Removals are kept even while a rescan is pending: a rescan compares inodes, and a
+        // reused inode number would hide a replaced directory.
+        if removed && self.removed.len() < capacity {
+            self.removed.insert(path.clone());
+        }
+        let moves = match touch {
+            Touch::MovedIn => Some(&mut self.moved_in),
+            Touch::MovedOut => Some(&mut self.moved_out),
+            Touch::Changed | Touch::Removed => None,
+        };
+        if let Some(moves) = moves
+            && moves.len() < capacity
+        {
+            moves.insert(path.clone());
+        }
+        if self.rescan.is_none() {
+            if self.paths.len() >= capacity {
+                tracing::warn!(capacity, "hint queue full, rescanning instead");
+                self.paths = HashSet::new();
+                self.rescan = Some(RescanReason::QueueFull);
+            } else {
+                self.paths.insert(path.into_os_string());
+            }
+        }
+        first || self.paths.len() == BURST
+    }
 }
 
 /// Loses random windows of hints and then reports an overflow, as the kernel does when its queue
@@ -116,11 +168,13 @@ pub(crate) struct Batch {
 }
 
 impl Hints {
-    pub(crate) fn new(capacity: usize) -> Arc<Self> {
+    /// Hints bounded to `capacity` distinct paths, taken in batches `settle` after the first.
+    pub(crate) fn new(capacity: usize, settle: Duration) -> Arc<Self> {
         Arc::new(Self {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             capacity,
+            settle,
         })
     }
 
@@ -143,51 +197,35 @@ impl Hints {
 
     /// Records that something happened at `path`.
     pub(crate) fn touch(&self, path: PathBuf, touch: Touch) {
-        let removed = matches!(touch, Touch::Removed | Touch::MovedOut);
+        self.touch_all([(path, touch)]);
+    }
+
+    /// Records several hints under one lock: a read of the native queue hands over all its
+    /// events at once.
+    pub(crate) fn touch_all(&self, hints: impl IntoIterator<Item = (PathBuf, Touch)>) {
         let mut pending = self.lock();
-        // Only the first hint of a batch wakes the reconciler: after it, the reconciler sleeps
-        // until the settle window ends anyway, and waking it for every hint of a burst would
-        // cost a context switch each.
-        let first = pending.since.is_none();
-        pending.since.get_or_insert_with(Instant::now);
-        #[cfg(feature = "fault-injection")]
-        if pending.fault.as_mut().is_some_and(Fault::loses_next) {
-            drop(pending);
-            self.wake.notify_one();
-            return;
+        let mut wake = false;
+        for (path, touch) in hints {
+            wake |= pending.add(self.capacity, path, touch);
         }
-        // Removals are kept even while a rescan is pending: a rescan compares inodes, and a
-        // reused inode number would hide a replaced directory.
-        if removed && pending.removed.len() < self.capacity {
-            pending.removed.insert(path.clone());
-        }
-        let moves = match touch {
-            Touch::MovedIn => Some(&mut pending.moved_in),
-            Touch::MovedOut => Some(&mut pending.moved_out),
-            Touch::Changed | Touch::Removed => None,
-        };
-        if let Some(moves) = moves
-            && moves.len() < self.capacity
-        {
-            moves.insert(path.clone());
-        }
-        if pending.rescan.is_none() {
-            if pending.paths.len() >= self.capacity {
-                tracing::warn!(
-                    capacity = self.capacity,
-                    "hint queue full, rescanning instead"
-                );
-                pending.paths = HashSet::new();
-                pending.rescan = Some(RescanReason::QueueFull);
-            } else {
-                pending.paths.insert(path.into_os_string());
-            }
-        }
-        let burst = pending.paths.len() == BURST;
         drop(pending);
-        if first || burst {
+        if wake {
             self.wake.notify_one();
         }
+    }
+
+    /// How long the native reader may wait before reading its queue again without delaying any
+    /// batch: `None` (read at once) while the reconciler waits for hints and either no settle
+    /// window is open (the next hint opens one, on time) or the open one ends within two
+    /// [`GATHER`]s (its last hints must be in when it is taken); [`GATHER`] otherwise. A busy
+    /// reconciler takes whatever is there when it comes back, however soon it was read.
+    pub(crate) fn gather_pause(&self) -> Option<Duration> {
+        let pending = self.lock();
+        if !pending.waiting {
+            return Some(GATHER);
+        }
+        let left = (pending.since? + self.settle).saturating_duration_since(Instant::now());
+        (left >= 2 * GATHER).then_some(GATHER)
     }
 
     /// Records that hints were lost and the whole target must be compared again.
@@ -211,15 +249,16 @@ impl Hints {
     /// Waits for hints, then lets them settle for `settle` after the first one, and takes them.
     /// With a polling `interval`, returns a polling batch when it passes without hints. `None`
     /// once closed.
-    pub(crate) fn next_batch(&self, settle: Duration, interval: Option<Duration>) -> Option<Batch> {
+    pub(crate) fn next_batch(&self, interval: Option<Duration>) -> Option<Batch> {
         let mut pending = self.lock();
         let started = Instant::now();
+        pending.waiting = true;
         loop {
             if pending.closed {
                 return None;
             }
             if let Some(since) = pending.since {
-                let deadline = since + settle;
+                let deadline = since + self.settle;
                 let now = Instant::now();
                 if now >= deadline || pending.paths.len() >= BURST {
                     break;
@@ -231,6 +270,7 @@ impl Hints {
                 Some(interval) => {
                     let elapsed = started.elapsed();
                     if elapsed >= interval {
+                        pending.waiting = false;
                         return Some(Batch {
                             poll: true,
                             ..Batch::default()
@@ -247,6 +287,7 @@ impl Hints {
             }
         }
         pending.since = None;
+        pending.waiting = false;
         #[cfg_attr(
             not(feature = "fault-injection"),
             expect(unused_mut, reason = "changed only by fault injection")
@@ -259,11 +300,12 @@ impl Hints {
             fault.losing = 0;
             rescan = Some(RescanReason::Overflow);
         }
+        let paths = pending.paths.drain().map(PathBuf::from).collect();
+        // The set keeps its table for the next batch (growing it again from nothing cost a
+        // rehash at every doubling), but not the table of a rare huge one.
+        pending.paths.shrink_to(4 * BURST);
         Some(Batch {
-            paths: std::mem::take(&mut pending.paths)
-                .into_iter()
-                .map(PathBuf::from)
-                .collect(),
+            paths,
             removed: std::mem::take(&mut pending.removed),
             moved_in: std::mem::take(&mut pending.moved_in),
             moved_out: std::mem::take(&mut pending.moved_out),

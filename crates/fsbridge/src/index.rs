@@ -384,6 +384,18 @@ impl Index {
         });
     }
 
+    /// Inserts `entry` at `path` unless the path is taken; returns whether it did. One search
+    /// where `contains` and then `insert` take two.
+    pub(crate) fn insert_new(&mut self, path: &[u8], entry: Entry) -> bool {
+        with_map!(&mut self.entries, map => match map.entry(path.into()) {
+            std::collections::btree_map::Entry::Vacant(vacant) => {
+                vacant.insert(Stored::store(entry));
+                true
+            }
+            std::collections::btree_map::Entry::Occupied(_) => false,
+        })
+    }
+
     pub(crate) fn remove(&mut self, path: &[u8]) -> Option<Entry> {
         with_map!(&mut self.entries, map => map.remove(path).map(|stored| stored.entry()))
     }

@@ -17,6 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -97,7 +98,6 @@ pub(crate) struct Lifecycle {
     index: Index,
     source: Source,
     hints: Arc<Hints>,
-    settle: Duration,
     /// The directory watched for the target's own appearance and replacement.
     chain: Vec<(PathBuf, FileId)>,
     /// When the whole tree was last compared.
@@ -144,10 +144,14 @@ impl Outbox {
 
     /// Sends what is waiting; waits while the stream's buffer is full.
     fn flush(&self) -> Result<(), Closed> {
-        let chunk = std::mem::take(&mut *self.chunk.borrow_mut());
-        if chunk.is_empty() {
-            return Ok(());
-        }
+        let chunk = {
+            let mut chunk = self.chunk.borrow_mut();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            // At its full size at once: growing it copied each chunk of a burst 6 times.
+            std::mem::replace(&mut *chunk, Vec::with_capacity(CHUNK))
+        };
         self.sender
             .blocking_send((self.generation, chunk))
             .map_err(|_| Closed)
@@ -160,7 +164,6 @@ impl Lifecycle {
         kind: TargetKind,
         source: Source,
         hints: Arc<Hints>,
-        settle: Duration,
         events: mpsc::Sender<Parcel>,
         generation: u64,
     ) -> Self {
@@ -170,7 +173,6 @@ impl Lifecycle {
             index: Index::default(),
             source,
             hints,
-            settle,
             chain: Vec::new(),
             last_full: Instant::now(),
             wrong_kind_reported: false,
@@ -224,7 +226,7 @@ impl Lifecycle {
         {
             return;
         }
-        while let Some(batch) = self.hints.next_batch(self.settle, self.poll_interval()) {
+        while let Some(batch) = self.hints.next_batch(self.poll_interval()) {
             if self
                 .handle(batch)
                 .and_then(|()| self.events.flush())
@@ -348,9 +350,11 @@ impl Lifecycle {
             .retain(|(dir, _)| !batch.removed.iter().any(|path| dir.starts_with(path)));
         // Anything happening to an ancestor may change what the target's path leads to.
         let ancestor_touched = batch.rescan.is_some()
-            || batch.paths.iter().chain(&batch.removed).any(|path| {
-                path.as_path() != self.target.as_path() && self.target.starts_with(path)
-            });
+            || batch
+                .paths
+                .iter()
+                .chain(&batch.removed)
+                .any(|path| self.is_strict_ancestor(path));
         let removed: HashSet<Vec<u8>> = self
             .relative(batch.removed.iter().cloned())
             .into_iter()
@@ -687,18 +691,32 @@ impl Lifecycle {
         outcome.changes
     }
 
-    /// Hinted absolute paths as paths relative to the target; ancestors and the target itself
-    /// are left out (they concern the life cycle, which looked already).
-    fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
-        use std::os::unix::ffi::OsStrExt;
+    /// Whether `path` lies strictly above the target; compared as bytes, as the hints' paths
+    /// are built (comparing components costs a parse of both paths, per hint of a burst).
+    fn is_strict_ancestor(&self, path: &Path) -> bool {
         let target = self.target.as_os_str().as_bytes();
-        paths
-            .into_iter()
-            .filter_map(|path| {
-                let rest = crate::backend::strip_ancestor(path.as_os_str().as_bytes(), target)?;
-                (!rest.is_empty()).then(|| rest.to_vec())
-            })
-            .collect()
+        crate::backend::strip_ancestor(target, path.as_os_str().as_bytes())
+            .is_some_and(|rest| !rest.is_empty())
+    }
+
+    /// Hinted absolute paths as paths relative to the target; ancestors and the target itself
+    /// are left out (they concern the life cycle, which looked already). Each path's own
+    /// buffer is reused.
+    fn relative(&self, paths: impl IntoIterator<Item = PathBuf>) -> Vec<Vec<u8>> {
+        let target = self.target.as_os_str().as_bytes();
+        let paths = paths.into_iter();
+        let mut relative = Vec::with_capacity(paths.size_hint().0);
+        for path in paths {
+            let mut bytes = path.into_os_string().into_vec();
+            let Some(rest) = crate::backend::strip_ancestor(&bytes, target).map(<[u8]>::len) else {
+                continue;
+            };
+            if rest > 0 {
+                bytes.drain(..bytes.len() - rest);
+                relative.push(bytes);
+            }
+        }
+        relative
     }
 
     fn emit(&self, change: Change) -> Result<(), Closed> {

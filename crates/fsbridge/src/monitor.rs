@@ -264,7 +264,7 @@ impl MonitorBuilder {
                 Err(_) => return Err(WatchError::UnknownKind { path: target }),
             },
         };
-        let hints = Hints::new(self.hint_capacity);
+        let hints = Hints::new(self.hint_capacity, self.settle);
         #[cfg(feature = "fault-injection")]
         if let Some(seed) = self.fault_seed {
             hints.inject_faults(seed);
@@ -290,19 +290,12 @@ impl MonitorBuilder {
             "backend chosen"
         );
         let ignore = Ignore::new(&target, &self.ignore, self.gitignore)?;
-        let lifecycle = Lifecycle::new(
-            target,
-            kind,
-            source,
-            Arc::clone(&hints),
-            self.settle,
-            sender,
-            generation,
-        )
-        .with_content(self.content)
-        .with_ignore(ignore)
-        .with_self_writes(self.self_writes)
-        .with_attributes(self.attributes);
+        let lifecycle =
+            Lifecycle::new(target, kind, source, Arc::clone(&hints), sender, generation)
+                .with_content(self.content)
+                .with_ignore(ignore)
+                .with_self_writes(self.self_writes)
+                .with_attributes(self.attributes);
         let initial = self.initial;
         std::thread::Builder::new()
             .name("fsbridge-monitor".into())

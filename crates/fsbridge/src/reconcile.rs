@@ -12,7 +12,7 @@
 //! the tree on disk.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::index::{self, Entry, FileId, Index};
 use crate::scan::{self, WatchSet};
@@ -137,15 +137,23 @@ impl Observer<'_> {
     fn observe_touched(&mut self, touched: impl IntoIterator<Item = Vec<u8>>) {
         // A hint below something the index does not hold as a directory is about the nearest
         // indexed ancestor's subtree: look there instead.
+        let mut touched: Vec<Vec<u8>> = touched.into_iter().collect();
+        // Sorted, the paths of one directory come together and its lookup serves them all.
+        touched.sort_unstable();
+        let mut known_dir: Option<Vec<u8>> = None;
         let mut starts: Vec<Vec<u8>> = touched
             .into_iter()
             .map(|mut path| {
                 while let Some(parent) = index::parent(&path) {
+                    if known_dir.as_deref() == Some(parent) {
+                        break;
+                    }
                     if self
                         .index
                         .get(parent)
                         .is_some_and(|entry| entry.kind.is_dir())
                     {
+                        known_dir = Some(parent.to_vec());
                         break;
                     }
                     path.truncate(parent.len());
@@ -156,59 +164,64 @@ impl Observer<'_> {
             .collect();
         starts.sort_unstable();
         starts.dedup();
+        // In a burst nearly every start is a new file; grown from nothing, the list was copied
+        // at every doubling.
+        self.observation.new.reserve(starts.len());
 
         let mut covered: HashSet<Vec<u8>> = HashSet::new();
+        let mut abs = PathBuf::new();
         for path in starts {
             if has_ancestor_in(&path, &covered) {
                 continue;
             }
-            if self.observe_one(&path) {
+            if let Some(path) = self.observe_one(path, &mut abs) {
                 covered.insert(path);
             }
         }
     }
 
-    /// Looks at one hinted path; returns whether its whole subtree was compared.
-    fn observe_one(&mut self, path: &[u8]) -> bool {
-        let abs = scan::absolute(self.root, path);
-        let now = match scan::lstat(&abs) {
+    /// Looks at one hinted path, its absolute form built in `abs` (a buffer reused from one path
+    /// to the next); hands the path back when its whole subtree was compared.
+    fn observe_one(&mut self, path: Vec<u8>, abs: &mut PathBuf) -> Option<Vec<u8>> {
+        scan::absolute_in(self.root, &path, abs);
+        let now = match scan::lstat(abs) {
             Ok(now) => now,
             Err(error) => {
                 tracing::debug!(path = %abs.display(), %error, "cannot stat hinted path");
-                return false;
+                return None;
             }
         };
-        let before = self.index.get(path);
+        let before = self.index.get(&path);
         tracing::trace!(path = %abs.display(), ?before, ?now, "lstat");
 
         match (before, now) {
             (Some(before), Some(now))
                 if before.kind.is_dir()
                     && now.kind.is_dir()
-                    && self.is_same_dir(path, &before, &now)
-                    && !self.index.is_unreadable(path) =>
+                    && self.is_same_dir(&path, &before, &now)
+                    && !self.index.is_unreadable(&path) =>
             {
                 if before.is_updated_by(&now) {
-                    self.observation.updated.push((path.to_vec(), now));
+                    self.observation.updated.push((path, now));
                 }
-                return false;
+                return None;
             }
             (Some(before), Some(now)) if !before.kind.is_dir() && !now.kind.is_dir() => {
                 if before.is_updated_by(&now) {
-                    self.observation.updated.push((path.to_vec(), now));
+                    self.observation.updated.push((path, now));
                 }
-                return false;
+                return None;
             }
-            (None, None) => return false,
+            (None, None) => return None,
             // The common cases of a burst, without the subtree comparison: a file appeared
             // where nothing was, or a file vanished.
             (None, Some(now)) if !now.kind.is_dir() => {
-                self.observation.new.push((path.to_vec(), now));
-                return false;
+                self.observation.new.push((path, now));
+                return None;
             }
             (Some(before), None) if !before.kind.is_dir() => {
-                self.observation.gone.push((path.to_vec(), before));
-                return false;
+                self.observation.gone.push((path, before));
+                return None;
             }
             _ => {}
         }
@@ -216,16 +229,16 @@ impl Observer<'_> {
         let mut found = Vec::new();
         let mut unreadable = Vec::new();
         if let Some(now) = now {
-            found.push((path.to_vec(), now));
+            found.push((path.clone(), now));
             if now.kind.is_dir() {
-                let walk = scan::walk(self.root, path, now, self.watches);
+                let walk = scan::walk(self.root, &path, now, self.watches);
                 found.extend(walk.entries);
                 unreadable = walk.unreadable;
             }
         }
-        self.diff(path, found, &unreadable);
-        self.observation.walks.push((path.to_vec(), unreadable));
-        true
+        self.diff(&path, found, &unreadable);
+        self.observation.walks.push((path.clone(), unreadable));
+        Some(path)
     }
 
     /// Whether `path` or one of its ancestors (directories all) is ignored.
@@ -392,6 +405,7 @@ impl Plan {
             walks: _,
         } = observation;
         let mut plan = Self {
+            creations: Vec::with_capacity(new.len()),
             updates: updated,
             ..Self::default()
         };
@@ -474,12 +488,18 @@ impl Plan {
             mut creations,
             updates,
         } = self;
-        let arriving: HashSet<Vec<u8>> = moves
-            .iter()
-            .map(|planned| &planned.to)
-            .chain(creations.iter().map(|(path, _)| path))
-            .cloned()
-            .collect();
+        // Only deletions ask (and only a batch with moves can turn into one with deletions):
+        // a burst of creations need not copy and hash every path once more.
+        let arriving: HashSet<Vec<u8>> = if moves.is_empty() && deletions.is_empty() {
+            HashSet::new()
+        } else {
+            moves
+                .iter()
+                .map(|planned| &planned.to)
+                .chain(creations.iter().map(|(path, _)| path))
+                .cloned()
+                .collect()
+        };
         let mut emitter = Emitter {
             root,
             index,
@@ -487,7 +507,13 @@ impl Plan {
             arriving,
             leaving: HashSet::new(),
             renamed: Vec::new(),
-            outcome: Outcome::default(),
+            known_dir: None,
+            outcome: Outcome {
+                changes: Vec::with_capacity(
+                    moves.len() + deletions.len() + creations.len() + updates.len(),
+                ),
+                needs_rescan: false,
+            },
         };
         // Children before parents.
         deletions.sort_unstable_by(|a, b| b.0.path.cmp(&a.0.path));
@@ -521,13 +547,12 @@ impl Plan {
                 }
                 Step::Wait => true,
             });
-            creations.retain(|(path, entry)| match emitter.try_create(path, *entry) {
-                Step::Done | Step::Drop => {
-                    progress = true;
-                    false
+            for (path, entry) in std::mem::take(&mut creations) {
+                match emitter.try_create(path, entry) {
+                    Ok(()) => progress = true,
+                    Err(path) => creations.push((path, entry)),
                 }
-                Step::Wait => true,
-            });
+            }
             if progress {
                 continue;
             }
@@ -577,6 +602,9 @@ struct Emitter<'a> {
     leaving: HashSet<Vec<u8>>,
     /// Directory moves emitted so far in this batch, in order.
     renamed: Vec<(Vec<u8>, Vec<u8>)>,
+    /// A path the index holds as a directory, until the next move or deletion: creations come
+    /// sorted, so the files of one directory ask about the same parent one after the other.
+    known_dir: Option<Vec<u8>>,
     outcome: Outcome,
 }
 
@@ -671,6 +699,7 @@ impl Emitter<'_> {
         {
             return Step::Wait;
         }
+        self.known_dir = None;
         self.index.rename(&from, &planned.to);
         if planned.entry.links > 1 && !planned.entry.kind.is_dir() {
             self.watches.unwatch(&scan::absolute(self.root, &from));
@@ -705,6 +734,7 @@ impl Emitter<'_> {
         if self.index.has_children(&path) {
             return Step::Wait;
         }
+        self.known_dir = None;
         let entry = self.index.remove(&path).expect("checked above");
         if (entry.kind.is_dir() || entry.links > 1) && !self.arriving.contains(&path) {
             self.watches.unwatch(&scan::absolute(self.root, &path));
@@ -713,21 +743,27 @@ impl Emitter<'_> {
         Step::Done
     }
 
-    fn try_create(&mut self, path: &[u8], entry: Entry) -> Step {
-        let parent_ready = index::parent(path).is_some_and(|parent| self.is_dir(parent));
-        if self.index.contains(path) || !parent_ready || self.lands_in_leaving(path) {
-            return Step::Wait;
+    /// Creates `entry` at `path` if it can be now; hands the path back if it must wait.
+    fn try_create(&mut self, path: Vec<u8>, entry: Entry) -> Result<(), Vec<u8>> {
+        let parent_ready = index::parent(&path).is_some_and(|parent| {
+            if self.known_dir.as_deref() == Some(parent) {
+                return true;
+            }
+            let ready = self.is_dir(parent);
+            if ready {
+                self.known_dir = Some(parent.to_vec());
+            }
+            ready
+        });
+        if !parent_ready || self.lands_in_leaving(&path) || !self.index.insert_new(&path, entry) {
+            return Err(path);
         }
-        self.index.insert(path, entry);
         if entry.links > 1 && !entry.kind.is_dir() {
             self.watches
-                .watch_file(&scan::absolute(self.root, path), entry.id);
+                .watch_file(&scan::absolute(self.root, &path), entry.id);
         }
-        self.outcome.changes.push(Change::Created {
-            path: path.to_vec(),
-            entry,
-        });
-        Step::Done
+        self.outcome.changes.push(Change::Created { path, entry });
+        Ok(())
     }
 
     fn update(&mut self, path: Vec<u8>, entry: Entry) {

@@ -4,9 +4,9 @@
 //! asks the [`WatchSet`] to watch each directory *before* reading it, so that an entry created
 //! while the walk runs is either seen by the walk or reported by the new watch, never neither.
 
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
 use crate::index::{self, Entry, FileId};
@@ -61,11 +61,29 @@ pub(crate) fn lexically_plain(path: &Path) -> PathBuf {
 }
 
 /// The absolute path of `rel` below `root`.
+///
+/// Allocated once at its final size: `Path::join` copies `root` and then grows the copy, two
+/// allocations for each path of a burst.
 pub(crate) fn absolute(root: &Path, rel: &[u8]) -> PathBuf {
-    if rel.is_empty() {
-        return root.to_path_buf();
+    let mut path = PathBuf::new();
+    absolute_in(root, rel, &mut path);
+    path
+}
+
+/// Like [`absolute`], built in `path` (whose allocation is reused).
+pub(crate) fn absolute_in(root: &Path, rel: &[u8], path: &mut PathBuf) {
+    let mut bytes = std::mem::take(path).into_os_string().into_vec();
+    let root = root.as_os_str().as_bytes();
+    bytes.clear();
+    bytes.reserve_exact(root.len() + 1 + rel.len());
+    bytes.extend_from_slice(root);
+    if !rel.is_empty() {
+        if !root.ends_with(b"/") {
+            bytes.push(b'/');
+        }
+        bytes.extend_from_slice(rel);
     }
-    root.join(OsStr::from_bytes(rel))
+    *path = PathBuf::from(OsString::from_vec(bytes));
 }
 
 /// The entry at `abs` as `lstat` sees it; `None` when nothing is there (also when a parent is
@@ -154,4 +172,18 @@ pub(crate) fn walk_with(
         }
     }
     unreadable
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_joins_like_path_join() {
+        let root = Path::new("/srv/in");
+
+        assert_eq!(absolute(root, b""), root);
+        assert_eq!(absolute(root, b"a/b"), root.join("a/b"));
+        assert_eq!(absolute(Path::new("/"), b"a"), Path::new("/a"));
+    }
 }

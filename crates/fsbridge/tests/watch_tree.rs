@@ -318,3 +318,32 @@ on_both_backends! {
         assert_eq!(names, ["dir_created build", "dir_created src", "file_created src/main.rs"]);
     }
 }
+
+/// The target's parent is watched too (for the target's own coming and going), so a rename
+/// between it and the tree is seen whole; it still crosses the tree's boundary.
+#[tokio::test]
+async fn moves_between_the_tree_and_its_parent_say_so() {
+    let parent = tempfile::tempdir().unwrap();
+    let root = parent.path().join("tree");
+    fs::create_dir(&root).unwrap();
+    fs::write(parent.path().join("beside"), "1").unwrap();
+    let mut watch = Watch::dir(&root).await;
+
+    fs::rename(parent.path().join("beside"), root.join("came")).unwrap();
+    let moved_in = watch.settle_on_disk().await;
+    fs::rename(root.join("came"), parent.path().join("left")).unwrap();
+    let moved_out = watch.settle_on_disk().await;
+
+    let causes =
+        |events: &[fsbridge::Event]| events.iter().map(|event| event.cause).collect::<Vec<_>>();
+    assert_eq!(
+        causes(&moved_in),
+        [Some(fsbridge::Cause::MovedIn)],
+        "{moved_in:#?}"
+    );
+    assert_eq!(
+        causes(&moved_out),
+        [Some(fsbridge::Cause::MovedOut)],
+        "{moved_out:#?}"
+    );
+}

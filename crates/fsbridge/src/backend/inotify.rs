@@ -9,14 +9,17 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
+use rustix::event::Timespec;
 
 use super::{Hints, Touch, is_relevant};
 use crate::event::{RescanReason, TargetKind};
+use crate::scan;
 
 /// What a watch on an ancestor of the target reports: only what changes where the target's path
 /// leads. A busy neighbour of the target (a log next to it) must cost nothing.
@@ -180,6 +183,7 @@ struct Reader {
 impl Reader {
     fn run(mut self, stopped: &OwnedFd) {
         let mut buffer = vec![0; 64 * 1024];
+        let mut touched = Vec::new();
         loop {
             let mut descriptors = [
                 rustix::event::PollFd::new(&self.inotify, rustix::event::PollFlags::IN),
@@ -196,120 +200,176 @@ impl Reader {
             if !descriptors[1].revents().is_empty() {
                 return;
             }
-            loop {
-                match self.inotify.read_events(&mut buffer) {
-                    Ok(events) => {
-                        let events: Vec<_> = events.collect();
-                        // A rename inside the watched tree is a MOVED_FROM and a MOVED_TO with
-                        // one cookie; only an unpaired half crosses the tree's boundary.
-                        let cookies = |half: EventMask| -> HashSet<u32> {
-                            events
-                                .iter()
-                                .filter(|event| event.mask.contains(half))
-                                .map(|event| event.cookie)
-                                .collect()
-                        };
-                        let from = cookies(EventMask::MOVED_FROM);
-                        let renames: HashSet<u32> = if from.is_empty() {
-                            from
-                        } else {
-                            from.intersection(&cookies(EventMask::MOVED_TO))
-                                .copied()
-                                .collect()
-                        };
-                        let paths = lock(&self.paths);
-                        let mut ended = Vec::new();
-                        for event in events {
-                            let mask = if event
-                                .mask
-                                .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO)
-                                && renames.contains(&event.cookie)
-                            {
-                                Inside::Rename
-                            } else {
-                                Inside::Other
-                            };
-                            self.hint(
-                                &paths,
-                                event.wd.get_watch_descriptor_id(),
-                                event.mask,
-                                mask,
-                                event.name,
-                                &mut ended,
-                            );
-                        }
-                        drop(paths);
-                        if !ended.is_empty() {
-                            let mut paths = lock(&self.paths);
-                            for wd in ended {
-                                paths.remove(&wd);
-                            }
-                        }
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot read inotify events, rescanning");
-                        self.hints.rescan(RescanReason::BackendError);
-                        break;
-                    }
+            self.drain(&mut buffer, &mut touched);
+            // Waking for every few events of a burst costs a context switch each, here and in
+            // the writing process; while the batch is not due, let the queue fill a little.
+            let pause = self.hints.gather_pause();
+            if let Some(timeout) = pause.and_then(|pause| Timespec::try_from(pause).ok()) {
+                let mut descriptors = [rustix::event::PollFd::new(
+                    stopped,
+                    rustix::event::PollFlags::IN,
+                )];
+                if matches!(
+                    rustix::event::poll(&mut descriptors, Some(&timeout)),
+                    Ok(1..)
+                ) {
+                    return;
                 }
             }
         }
     }
 
-    /// Hands one event to the hints; records watches the kernel ended.
+    /// Reads every event waiting in the queue and hands them to the hints, one lock per read.
+    fn drain(&mut self, buffer: &mut [u8], touched: &mut Vec<(PathBuf, Touch)>) {
+        let mut moves = Vec::new();
+        loop {
+            match self.inotify.read_events(buffer) {
+                Ok(events) => {
+                    let paths = lock(&self.paths);
+                    let mut ended = Vec::new();
+                    let mut previous = None;
+                    for event in events {
+                        let wd = event.wd.get_watch_descriptor_id();
+                        tracing::trace!(wd, mask = ?event.mask, name = ?event.name, cookie = event.cookie, "inotify event");
+                        let Some(touch) = touch_of(event.mask) else {
+                            previous = None;
+                            if event.mask.contains(EventMask::Q_OVERFLOW) {
+                                // The hints read before the overflow go first, as they happened.
+                                pair_renames(touched, &mut moves);
+                                self.hints.touch_all(touched.drain(..));
+                                self.hints.rescan(RescanReason::Overflow);
+                            } else {
+                                ended.push(wd);
+                            }
+                            continue;
+                        };
+                        let half = event
+                            .mask
+                            .intersects(EventMask::MOVED_FROM | EventMask::MOVED_TO);
+                        // Events in a row that say the same of one path (a new file's creation
+                        // and the close of its first write, a file's writes) make one hint.
+                        let key = Some((wd, event.name, touch));
+                        if key == previous && !half {
+                            continue;
+                        }
+                        previous = key;
+                        if self.hint(&paths, wd, event.name, touch, touched) && half {
+                            moves.push(Half {
+                                at: touched.len() - 1,
+                                cookie: event.cookie,
+                                from: event.mask.contains(EventMask::MOVED_FROM),
+                            });
+                        }
+                    }
+                    drop(paths);
+                    pair_renames(touched, &mut moves);
+                    self.hints.touch_all(touched.drain(..));
+                    if !ended.is_empty() {
+                        let mut paths = lock(&self.paths);
+                        for wd in ended {
+                            paths.remove(&wd);
+                        }
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => return,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read inotify events, rescanning");
+                    self.hints.rescan(RescanReason::BackendError);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Turns one event into a hint in `touched`; whether it was one (its path is in the
+    /// watched tree).
     fn hint(
         &self,
         paths: &HashMap<i32, (WatchDescriptor, PathBuf)>,
         wd: i32,
-        mask: EventMask,
-        inside: Inside,
         name: Option<&OsStr>,
-        ended: &mut Vec<i32>,
-    ) {
-        tracing::trace!(wd, ?mask, ?name, "inotify event");
-        if mask.contains(EventMask::Q_OVERFLOW) {
-            self.hints.rescan(RescanReason::Overflow);
-            return;
-        }
-        if mask.contains(EventMask::IGNORED) {
-            ended.push(wd);
-            return;
-        }
+        touch: Touch,
+        touched: &mut Vec<(PathBuf, Touch)>,
+    ) -> bool {
         let Some((_, watched)) = paths.get(&wd) else {
-            return;
+            return false;
         };
         let path = match name {
-            Some(name) => watched.join(name),
+            Some(name) => scan::absolute(watched, name.as_bytes()),
             None => watched.clone(),
         };
         if !is_relevant(&path, &self.target, self.kind) {
-            return;
+            return false;
         }
-        let touch = if inside == Inside::Rename {
-            if mask.contains(EventMask::MOVED_FROM) {
-                Touch::Removed
-            } else {
-                Touch::Changed
-            }
-        } else if mask.contains(EventMask::MOVED_TO) {
-            Touch::MovedIn
-        } else if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
-            Touch::MovedOut
-        } else if mask.intersects(EventMask::DELETE | EventMask::DELETE_SELF) {
-            Touch::Removed
-        } else {
-            Touch::Changed
-        };
-        self.hints.touch(path, touch);
+        touched.push((path, touch));
+        true
     }
 }
 
-/// Whether a rename event is one half of a rename inside the watched tree.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Inside {
-    /// Both halves were seen: the entry stayed in the tree.
-    Rename,
-    /// Any other event, or a rename of which only one half was seen.
-    Other,
+/// One half of a rename among the hints of a read: the hint at `at`.
+struct Half {
+    at: usize,
+    cookie: u32,
+    from: bool,
+}
+
+/// A rename inside the watched tree is a `MOVED_FROM` and a `MOVED_TO` with one cookie, both in the
+/// tree; only an unpaired half crosses the tree's boundary (moved in or out). The paired halves
+/// become a removal and a change, which the reconciler pairs into a move by inode.
+fn pair_renames(touched: &mut [(PathBuf, Touch)], moves: &mut Vec<Half>) {
+    if moves.is_empty() {
+        return;
+    }
+    let sources: HashSet<u32> = moves
+        .iter()
+        .filter(|half| half.from)
+        .map(|half| half.cookie)
+        .collect();
+    let paired: HashSet<u32> = moves
+        .iter()
+        .filter(|half| !half.from && sources.contains(&half.cookie))
+        .map(|half| half.cookie)
+        .collect();
+    for half in moves.drain(..) {
+        if paired.contains(&half.cookie) {
+            touched[half.at].1 = if half.from {
+                Touch::Removed
+            } else {
+                Touch::Changed
+            };
+        }
+    }
+}
+
+/// What an event says happened at its path; `None` for the events that name no change (an
+/// overflow, a watch ended).
+fn touch_of(mask: EventMask) -> Option<Touch> {
+    if mask.intersects(EventMask::Q_OVERFLOW | EventMask::IGNORED) {
+        None
+    } else if mask.contains(EventMask::MOVED_TO) {
+        Some(Touch::MovedIn)
+    } else if mask.intersects(EventMask::MOVED_FROM | EventMask::MOVE_SELF) {
+        Some(Touch::MovedOut)
+    } else if mask.intersects(EventMask::DELETE | EventMask::DELETE_SELF) {
+        Some(Touch::Removed)
+    } else {
+        Some(Touch::Changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_and_first_close_are_the_same_hint_and_removals_are_not() {
+        let created = touch_of(EventMask::CREATE);
+        let closed = touch_of(EventMask::CLOSE_WRITE);
+        let deleted = touch_of(EventMask::DELETE);
+
+        assert_eq!(created, closed);
+        assert_ne!(created, deleted);
+        assert_eq!(touch_of(EventMask::IGNORED), None);
+        assert_eq!(touch_of(EventMask::Q_OVERFLOW), None);
+    }
 }
