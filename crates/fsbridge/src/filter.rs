@@ -94,6 +94,16 @@ impl Ignore {
             git.read.borrow_mut().remove(dir);
         }
     }
+
+    /// Forgets what the `.gitignore` files of `dir` and every directory below it said: they
+    /// were removed or moved away, and another directory may take their place.
+    pub(crate) fn forget_gitignores_below(&self, dir: &[u8]) {
+        if let Some(git) = &self.git {
+            git.read
+                .borrow_mut()
+                .retain(|read, _| !(read == dir || index::is_below(read, dir)));
+        }
+    }
 }
 
 impl Globs {

@@ -408,6 +408,7 @@ impl Lifecycle {
                     self.forget_gitignores(&edited);
                     let changes = self.reconcile_below(touched, &removed, full);
                     edited.extend(self.gitignore_dirs(changes.iter().flat_map(Change::paths)));
+                    edited.extend(self.forget_gone_gitignores(&changes));
                     for change in changes {
                         self.emit(change)?;
                     }
@@ -451,6 +452,33 @@ impl Lifecycle {
             .filter(|path| crate::index::name(path) == GITIGNORE)
             .filter_map(|path| crate::index::parent(path).map(<[u8]>::to_vec))
             .collect()
+    }
+
+    /// Forgets the `.gitignore` files of directories that `changes` removed or moved; returns
+    /// the directories moved to, whose entries the rules of their new place now apply to.
+    fn forget_gone_gitignores(&self, changes: &[Change]) -> Vec<Vec<u8>> {
+        let Some(ignore) = self
+            .ignore
+            .as_ref()
+            .filter(|ignore| ignore.reads_gitignore())
+        else {
+            return Vec::new();
+        };
+        let mut arrived = Vec::new();
+        for change in changes {
+            match change {
+                Change::Deleted { path, entry } if entry.kind.is_dir() => {
+                    ignore.forget_gitignores_below(path);
+                }
+                Change::Moved { from, to, entry } if entry.kind.is_dir() => {
+                    ignore.forget_gitignores_below(from);
+                    ignore.forget_gitignores_below(to);
+                    arrived.push(to.clone());
+                }
+                _ => {}
+            }
+        }
+        arrived
     }
 
     fn forget_gitignores(&self, dirs: &HashSet<Vec<u8>>) {

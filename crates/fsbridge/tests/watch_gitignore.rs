@@ -167,3 +167,30 @@ async fn ignored_subtrees_cost_no_watches() {
         assert!(!watched.contains(&inode(ignored)), "{ignored} is watched");
     }
 }
+
+on_both_backends! {
+    async fn a_gitignore_moved_or_deleted_with_its_directory_stops_applying_there(backend: Backend) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["a", "gone"] {
+            fs::create_dir(root.join(sub)).unwrap();
+            fs::write(root.join(sub).join(".gitignore"), "*.log\n").unwrap();
+        }
+        let mut monitor = start(backend, root).await;
+
+        // Each step waits for its own event, so the next one happens in a later batch.
+        fs::rename(root.join("a"), root.join("b")).unwrap();
+        until(&mut monitor, &root.join("b")).await;
+        fs::remove_dir_all(root.join("gone")).unwrap();
+        until(&mut monitor, &root.join("gone")).await;
+        fs::create_dir(root.join("a")).unwrap();
+        fs::create_dir(root.join("gone")).unwrap();
+        until(&mut monitor, &root.join("gone")).await;
+        put(&root.join("b/still.log"), "x");
+        put(&root.join("a/new.log"), "x");
+        put(&root.join("gone/new.log"), "x");
+        let events = until(&mut monitor, &root.join("gone/new.log")).await;
+
+        assert_eq!(summary(root, &events), ["file_created a/new.log", "file_created gone/new.log"]);
+    }
+}
