@@ -115,7 +115,7 @@ pub(crate) struct OutputSpec {
 
 /// `poll`: `true` for every second, `false` for native, or an interval such as `500ms`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "true, false or an interval such as \"500ms\"")]
 enum Poll {
     Switch(bool),
     Every(String),
@@ -123,7 +123,7 @@ enum Poll {
 
 /// `ignore`: one glob, or a list of them.
 #[derive(Debug, Default, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a glob or a list of globs")]
 enum Globs {
     #[default]
     None,
@@ -143,7 +143,7 @@ impl Globs {
 
 /// A size: a number of bytes, or a string such as `64M`.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[serde(untagged, expecting = "a number of bytes or a size such as \"64M\"")]
 enum Size {
     Bytes(u64),
     Text(String),
@@ -192,6 +192,9 @@ impl InputSpec {
         let mut builder = MonitorBuilder::new(&path)
             .with_ignore(self.ignore.patterns())
             .with_gitignore(self.gitignore);
+        builder
+            .check_ignore()
+            .map_err(|error| wrong("ignore", error.to_string()))?;
         match self.kind.as_deref() {
             None => {
                 if std::fs::symlink_metadata(&path).is_err() {
@@ -480,6 +483,21 @@ mod tests {
             message.starts_with("fsbridge.toml:4:1: io.logs.input.settle: "),
             "{message}"
         );
+    }
+
+    #[test]
+    fn a_bad_glob_and_a_value_of_the_wrong_shape_are_named_in_plain_words() {
+        let glob = error("[io.logs.input]\npath = \"/tmp\"\nignore = [\"a[\"]\n");
+        let poll = error("[io.logs.input]\npath = \"/tmp\"\npoll = 5\n");
+
+        assert!(
+            glob.starts_with("fsbridge.toml:3:1: io.logs.input.ignore: "),
+            "{glob}"
+        );
+        assert!(glob.contains("a["), "{glob}");
+        assert!(poll.starts_with("fsbridge.toml:3:"), "{poll}");
+        assert!(poll.contains("true, false or an interval"), "{poll}");
+        assert!(!poll.contains("Poll"), "{poll}");
     }
 
     #[test]

@@ -15,12 +15,14 @@
 use std::collections::HashMap;
 use std::io::{self, Write as _};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use fsbridge::{
-    IoConfig, IoEvents, SelfEvents, SelfWrites, WatchError, WriteCommand, WriteError, WriteOutcome,
+    IoConfig, SelfEvents, SelfWrites, WatchError, WriteCommand, WriteError, WriteOutcome,
 };
 use futures::StreamExt as _;
+use futures::stream::{BoxStream, SelectAll};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::signal::unix::{SignalKind, signal};
@@ -52,6 +54,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let printer = tokio::spawn(print(lines_to_print));
     let mut run = Run {
         configs: HashMap::new(),
+        events: SelectAll::new(),
         record: SelfWrites::new(),
         handling,
         out: lines_out,
@@ -89,6 +92,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let mut printer = printer;
     loop {
         let line = tokio::select! {
+            Some((name, event)) = run.events.next(), if !run.events.is_empty() => {
+                match event {
+                    Ok(event) => {
+                        if run.out.send(tagged(Some(&name), &event)).await.is_err() {
+                            return Ok(exit::SUCCESS);
+                        }
+                    }
+                    Err(error) => tracing::warn!(config = %name, "{error:#}"),
+                }
+                continue;
+            }
             line = received.recv(), if stdin_open => line,
             _ = interrupt.recv() => return Ok(exit::INTERRUPTED),
             _ = terminate.recv() => return Ok(exit::SUCCESS),
@@ -130,9 +144,17 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// One config's events, tagged with its name.
+type Tagged = BoxStream<'static, (Arc<str>, Result<fsbridge::Event, WatchError>)>;
+
 /// The configs and what they share.
 struct Run {
     configs: HashMap<String, IoConfig>,
+    /// Every config's events, read by the one loop that also answers commands: an answer is
+    /// printed after every event taken before the command was applied, and no event of an
+    /// input taken after its replacement (a forwarding task per config could hold one back
+    /// while the answer to a later `watch` went out first).
+    events: SelectAll<Tagged>,
     record: SelfWrites,
     handling: SelfEvents,
     out: mpsc::Sender<Vec<u8>>,
@@ -145,7 +167,9 @@ impl Run {
             return config.clone();
         }
         let (config, events) = IoConfig::with_self_writes(&self.record, self.handling);
-        tokio::spawn(forward(name.to_owned(), events, self.out.clone()));
+        let tag: Arc<str> = name.into();
+        self.events
+            .push(events.map(move |event| (Arc::clone(&tag), event)).boxed());
         self.configs.insert(name.to_owned(), config.clone());
         config
     }
@@ -168,13 +192,15 @@ impl Run {
             )
         };
         let refuse = |id, reason| refuse_for(None, id, reason);
-        let mut object = match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(object)) => object,
-            Ok(_) => return refuse(None, format!("line {number} is not a JSON object")),
-            Err(error) => return refuse(None, format!("line {number} is not valid JSON: {error}")),
+        let mut object = match fsbridge::wire::json_object(bytes) {
+            Ok(object) => object,
+            Err(reason) => return refuse(None, format!("line {number} {reason}")),
         };
         let id = object.get("id").and_then(Value::as_str).map(str::to_owned);
         let name = match object.remove("config") {
+            Some(Value::String(name)) if name.is_empty() => {
+                return refuse(id, format!("line {number}: `config` must not be empty"));
+            }
             Some(Value::String(name)) => name,
             Some(_) => return refuse(id, format!("line {number}: `config` must be a string")),
             None => {
@@ -191,7 +217,13 @@ impl Run {
         {
             let op = op.to_owned();
             object.remove("op");
-            object.remove("id");
+            match object.remove("id") {
+                None | Some(Value::String(_)) => {}
+                Some(_) => {
+                    let result = Err(Refusal::invalid("`id` must be a string".into()));
+                    return answer_control(&name, None, &op, &result);
+                }
+            }
             let result = self.control(&name, &op, object);
             return answer_control(&name, id, &op, &result);
         }
@@ -201,7 +233,8 @@ impl Run {
                     Some(&name),
                     id,
                     format!(
-                        "line {number}: unknown op `{op}`: use create, append, overwrite, delete, mkdir, watch, unwatch or output"
+                        "line {number}: unknown op `{}`: use create, append, overwrite, delete, mkdir, watch, unwatch or output",
+                        shortened(op)
                     ),
                 );
             }
@@ -380,17 +413,13 @@ fn answer_outcome(name: Option<&str>, outcome: &WriteOutcome) -> Vec<u8> {
     tagged(name, outcome)
 }
 
-/// Sends one config's events to stdout, tagged with its name.
-async fn forward(name: String, mut events: IoEvents, out: mpsc::Sender<Vec<u8>>) {
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(event) => {
-                if out.send(tagged(Some(&name), &event)).await.is_err() {
-                    return;
-                }
-            }
-            Err(error) => tracing::warn!(config = %name, "{error:#}"),
-        }
+/// `text` cut to at most 64 characters (marked with `…` when cut), for echoing a value of
+/// unknown length in an error message.
+fn shortened(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
     }
 }
 

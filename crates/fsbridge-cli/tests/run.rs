@@ -70,8 +70,12 @@ impl Running {
     }
 
     fn send(&mut self, command: &Value) {
+        self.send_line(&command.to_string());
+    }
+
+    fn send_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin open");
-        writeln!(stdin, "{command}").unwrap();
+        writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
     }
 
@@ -368,4 +372,117 @@ fn sigterm_ends_a_run_with_success_and_stdin_closing_does_not() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+#[test]
+fn no_event_of_a_replaced_input_comes_after_the_answer_to_its_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("one");
+    let two = dir.path().join("two");
+    fs::create_dir(&one).unwrap();
+    fs::create_dir(&two).unwrap();
+    let config = write_config(dir.path(), "");
+    let mut run = Running::start(&config, &[]);
+    let answer = run.ask(&json!({"config": "bot", "op": "watch", "path": one, "kind": "dir"}));
+    assert_eq!(answer["ok"], true, "{answer}");
+    run.until(|line| is_event(line, "ready", &one));
+
+    // The old input is busy when it is replaced: its events are on their way.
+    let writer = {
+        let one = one.clone();
+        std::thread::spawn(move || {
+            for file in 0..3000 {
+                fs::write(one.join(format!("f{file}")), "x").unwrap();
+            }
+        })
+    };
+    run.until(|line| {
+        line["path"]
+            .as_str()
+            .is_some_and(|path| path.starts_with(one.to_str().unwrap()))
+            && line["event"] == "file_created"
+    });
+    run.send(&json!({"config": "bot", "op": "watch", "path": two, "kind": "dir"}));
+    run.until(|line| line.get("ok").is_some());
+    writer.join().unwrap();
+    fs::write(two.join("end"), "x").unwrap();
+    let after = run.until(|line| is_event(line, "file_created", &two.join("end")));
+
+    let stale: Vec<&Value> = after
+        .iter()
+        .filter(|line| {
+            line["path"]
+                .as_str()
+                .is_some_and(|path| path.starts_with(one.to_str().unwrap()))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "events of the replaced input after the answer: {stale:?}"
+    );
+    run.stop();
+}
+
+#[test]
+fn a_command_line_naming_a_field_twice_an_empty_config_or_a_numeric_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("out")).unwrap();
+    fs::create_dir(dir.path().join("elsewhere")).unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!("[io.bot.output]\nroot = {:?}\n", dir.path().join("out")),
+    );
+    let mut run = Running::start(&config, &[]);
+
+    run.send_line(r#"{"config":"bot","op":"create","path":"a.txt","path":"../b.txt","text":"x"}"#);
+    let doubled = run.until(|line| line.get("ok").is_some()).pop().unwrap();
+    let root = dir.path().join("elsewhere");
+    run.send_line(&format!(
+        r#"{{"config":"bot","op":"output","root":{root:?},"config":"other"}}"#,
+        root = root.to_str().unwrap()
+    ));
+    let doubled_config = run.until(|line| line.get("ok").is_some()).pop().unwrap();
+    let empty = run.ask(&json!({"config": "", "op": "output", "root": root}));
+    let numeric = run.ask(&json!({"config": "bot", "id": 7, "op": "unwatch"}));
+    let long = "x".repeat(100_000);
+    let unknown = run.ask(&json!({"config": "bot", "op": long}));
+
+    for refused in [&doubled, &doubled_config] {
+        assert_eq!(refused["ok"], false, "{refused}");
+        assert!(
+            refused["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("twice"),
+            "{refused}"
+        );
+    }
+    assert!(!dir.path().join("out/a.txt").exists() && !dir.path().join("b.txt").exists());
+    assert_eq!(empty["ok"], false, "{empty}");
+    assert!(
+        empty["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("empty"),
+        "{empty}"
+    );
+    assert_eq!(numeric["ok"], false, "{numeric}");
+    assert!(
+        numeric["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`id`"),
+        "{numeric}"
+    );
+    let message = unknown["error"]["message"].as_str().unwrap();
+    assert!(
+        message.len() < 400,
+        "the refusal echoes the whole op: {} bytes",
+        message.len()
+    );
+    // The output was never moved: a write still lands in the first root.
+    let written = run.ask(&json!({"config": "bot", "op": "create", "path": "c.txt", "text": "c"}));
+    assert_eq!(written["ok"], true, "{written}");
+    assert!(dir.path().join("out/c.txt").exists());
+    run.stop();
 }

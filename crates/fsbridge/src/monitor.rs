@@ -176,6 +176,16 @@ impl MonitorBuilder {
         self
     }
 
+    /// Checks the patterns given to [`Self::with_ignore`] without starting anything, so that a
+    /// caller can say which setting is wrong before the monitor starts.
+    ///
+    /// # Errors
+    ///
+    /// [`WatchError::Pattern`] for the first pattern that is not a valid glob.
+    pub fn check_ignore(&self) -> Result<(), WatchError> {
+        Ignore::new(Path::new("/"), &self.ignore, false).map(drop)
+    }
+
     /// Also leaves out what the `.gitignore` files inside the tree ignore, and `.git` itself:
     /// each `.gitignore` applies to its directory and below, the deepest one with a matching
     /// pattern decides, `!` re-includes, and a pattern ending in `/` matches only directories

@@ -62,6 +62,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::event::{Attributes, Content, Encoding, Event, EventKind, FileType, UpdateKind};
 
@@ -224,6 +225,54 @@ impl Serialize for Event {
         map.serialize_entry("time", &unix_seconds(self.time))?;
         map.end()
     }
+}
+
+/// The JSON object on one command line, refusing a field that appears twice: with the last one
+/// winning silently, a program that checked the first `path` could be bypassed. The error
+/// completes a sentence about the line: "is not a JSON object", "has the field `path` twice".
+///
+/// # Errors
+///
+/// When the line is not one JSON object, or names a field twice.
+pub fn json_object(line: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
+    use serde::de::{Deserializer as _, MapAccess, Visitor};
+
+    struct Fields;
+
+    impl<'de> Visitor<'de> for Fields {
+        type Value = Result<serde_json::Map<String, Value>, String>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut object = serde_json::Map::new();
+            let mut doubled = None;
+            while let Some((key, value)) = access.next_entry::<String, Value>()? {
+                if object.contains_key(&key) {
+                    doubled.get_or_insert(key);
+                } else {
+                    object.insert(key, value);
+                }
+            }
+            Ok(match doubled {
+                Some(key) => Err(format!("has the field `{key}` twice")),
+                None => Ok(object),
+            })
+        }
+    }
+
+    let mut deserializer = serde_json::Deserializer::from_slice(line);
+    let object = match deserializer.deserialize_map(Fields) {
+        Ok(object) => object?,
+        Err(error) if error.is_data() => return Err("is not a JSON object".into()),
+        Err(error) => return Err(format!("is not valid JSON: {error}")),
+    };
+    deserializer
+        .end()
+        .map_err(|error| format!("is not valid JSON: {error}"))?;
+    Ok(object)
 }
 
 #[cfg(test)]

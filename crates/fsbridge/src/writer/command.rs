@@ -224,7 +224,7 @@ impl WriteCommand {
             })
         };
 
-        let object = match parse_object(line) {
+        let object = match crate::wire::json_object(line) {
             Ok(object) => object,
             Err(reason) => {
                 return Err(rejected(
@@ -536,49 +536,6 @@ impl Serialize for WriteOutcome {
 struct ErrorObject {
     kind: &'static str,
     message: String,
-}
-
-/// The object on a command line, refusing a field that appears twice: with the last one
-/// winning silently, a program that checked the first `path` could be bypassed.
-fn parse_object(line: &[u8]) -> Result<serde_json::Map<String, Value>, String> {
-    use serde::de::{Deserializer as _, MapAccess, Visitor};
-
-    struct Fields;
-
-    impl<'de> Visitor<'de> for Fields {
-        type Value = Result<serde_json::Map<String, Value>, String>;
-
-        fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            formatter.write_str("a JSON object")
-        }
-
-        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
-            let mut object = serde_json::Map::new();
-            let mut doubled = None;
-            while let Some((key, value)) = access.next_entry::<String, Value>()? {
-                if object.contains_key(&key) {
-                    doubled.get_or_insert(key);
-                } else {
-                    object.insert(key, value);
-                }
-            }
-            Ok(match doubled {
-                Some(key) => Err(format!("has the field `{key}` twice")),
-                None => Ok(object),
-            })
-        }
-    }
-
-    let mut deserializer = serde_json::Deserializer::from_slice(line);
-    let object = match deserializer.deserialize_map(Fields) {
-        Ok(object) => object?,
-        Err(error) if error.is_data() => return Err("is not a JSON object".into()),
-        Err(error) => return Err(format!("is not valid JSON: {error}")),
-    };
-    deserializer
-        .end()
-        .map_err(|error| format!("is not valid JSON: {error}"))?;
-    Ok(object)
 }
 
 #[cfg(test)]
