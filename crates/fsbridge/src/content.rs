@@ -28,16 +28,27 @@ pub(crate) struct ContentOptions {
 /// truncated and written past its old size again between two events.
 const TAIL: u64 = 32;
 
+/// Where the last appended content of one file ended: the size its event reported, and the
+/// bytes just before that size (up to [`TAIL`]; fewer when they could not all be read).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tail {
+    pub(crate) size: u64,
+    bytes: Vec<u8>,
+}
+
 /// The content of the file at `abs`, now described by `entry`, for an event; `previous` is the
-/// file as the last event described it (`None` for a file new to the stream), and `tail` the
-/// last bytes that event's content ended with. Returns the content and the tail to keep.
+/// file as the last event described it (`None` for a file new to the stream), and `tail` where
+/// the last content read of this file ended. Returns the content and the tail to keep.
+///
+/// The next appended content starts at the size this event reports, also when this one was cut
+/// by the limit: the bytes past the cut are not sent later (`cut` tells the consumer so).
 pub(crate) fn read(
     options: ContentOptions,
     abs: &Path,
     entry: &Entry,
     previous: Option<&Entry>,
-    tail: Option<&[u8]>,
-) -> (Content, Vec<u8>) {
+    tail: Option<&Tail>,
+) -> (Content, Tail) {
     let (mut offset, mut reset) = match (options.mode, previous) {
         (ContentMode::Full, _) | (ContentMode::Appended, None) => (0, None),
         (ContentMode::Appended, Some(previous)) if previous.id != entry.id => {
@@ -49,13 +60,14 @@ pub(crate) fn read(
         (ContentMode::Appended, Some(previous)) => (previous.size, None),
     };
     // The bytes just before the appended part must be those the previous content ended with;
-    // if not, the file was rewritten (truncated, then written past its old size).
+    // if not, the file was rewritten (truncated, then written past its old size). A tail of
+    // another size (the file's other name read it since) says nothing about this offset.
     if offset > 0
-        && let Some(tail) = tail
+        && let Some(tail) = tail.filter(|tail| tail.size == offset && !tail.bytes.is_empty())
     {
-        let overlap = u64::try_from(tail.len()).unwrap_or(0).min(offset);
+        let overlap = u64::try_from(tail.bytes.len()).unwrap_or(0).min(offset);
         let before = read_range(abs, offset - overlap, overlap).unwrap_or_default();
-        if before != tail[tail.len() - usize::try_from(overlap).unwrap_or(0)..] {
+        if before != tail.bytes[tail.bytes.len() - usize::try_from(overlap).unwrap_or(0)..] {
             (offset, reset) = (0, Some(Reset::Truncated));
         }
     }
@@ -64,12 +76,15 @@ pub(crate) fn read(
     let cut = wanted > options.max;
 
     let bytes = read_range(abs, offset, length);
-    let end = offset
-        + bytes
-            .as_ref()
-            .map_or(0, |bytes| u64::try_from(bytes.len()).unwrap_or(0));
-    let kept = end.min(TAIL);
-    let new_tail = read_range(abs, end - kept, kept).unwrap_or_default();
+    let kept = entry.size.min(TAIL);
+    let mut new_tail = Tail {
+        size: entry.size,
+        bytes: read_range(abs, entry.size - kept, kept).unwrap_or_default(),
+    };
+    if u64::try_from(new_tail.bytes.len()).unwrap_or(0) < kept {
+        // The file shrank while it was read: the next event starts over anyway.
+        new_tail.bytes.clear();
+    }
     let data = bytes.and_then(|bytes| match options.encoding {
         Encoding::Binary => Ok(bytes),
         Encoding::Text => as_text(bytes, offset, cut),

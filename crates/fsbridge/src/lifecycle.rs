@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 use crate::backend::{Batch, Hints, Native, Touch};
-use crate::content::{self, ContentOptions};
+use crate::content::{self, ContentOptions, Tail};
 use crate::event::{Cause, ContentMode, Event, EventKind, FileType, TargetKind, UpdateKind};
 use crate::filter::{GITIGNORE, Ignore};
 use crate::index::{Entry, FileId, Index, Kind};
@@ -115,7 +115,7 @@ pub(crate) struct Lifecycle {
     moved_in: HashSet<Vec<u8>>,
     moved_out: HashSet<Vec<u8>>,
     /// The last bytes of each file's latest content, to notice rewrites (content only).
-    tails: RefCell<HashMap<Vec<u8>, Vec<u8>>>,
+    tails: RefCell<HashMap<FileId, Tail>>,
     /// What fsbridge's writers did, and what to do with the events it caused.
     self_writes: Option<(SelfWrites, SelfEvents)>,
 }
@@ -289,7 +289,7 @@ impl Lifecycle {
         {
             let (content, tail) = content::read(options, &self.target, &entry, None, None);
             ready.content = Some(content);
-            self.tails.borrow_mut().insert(Vec::new(), tail);
+            self.tails.borrow_mut().insert(entry.id, tail);
         }
         self.send(ready)?;
 
@@ -516,7 +516,7 @@ impl Lifecycle {
         // copy of the tree drops them, and a later un-ignoring creates them again validly.
         for (path, entry) in leaving.into_iter().rev() {
             self.index.remove(&path);
-            self.tails.borrow_mut().remove(&path);
+            self.forget_tail(&entry);
             if entry.kind.is_dir() || entry.links > 1 {
                 self.source.unwatch(&scan::absolute(&self.target, &path));
             }
@@ -599,7 +599,7 @@ impl Lifecycle {
         {
             let (content, tail) = content::read(options, &self.target, &entry, None, None);
             appeared.content = Some(content);
-            self.tails.borrow_mut().insert(Vec::new(), tail);
+            self.tails.borrow_mut().insert(entry.id, tail);
         }
         self.send(appeared)?;
         self.index_contents(entry);
@@ -747,6 +747,14 @@ impl Lifecycle {
         relative
     }
 
+    /// Forgets where the appended content of a file that left the tree ended, unless it has
+    /// another name that stays.
+    fn forget_tail(&self, entry: &Entry) {
+        if entry.links <= 1 {
+            self.tails.borrow_mut().remove(&entry.id);
+        }
+    }
+
     fn emit(&self, change: Change) -> Result<(), Closed> {
         let content = self.content.and_then(|options| {
             let (path, entry, previous) = match &change {
@@ -767,18 +775,27 @@ impl Lifecycle {
             }
             let abs = scan::absolute(&self.target, path);
             let mut tails = self.tails.borrow_mut();
-            let (content, tail) = content::read(
-                options,
-                &abs,
-                entry,
-                previous,
-                tails.get(path).map(Vec::as_slice),
-            );
-            tails.insert(path.clone(), tail);
+            let tail = tails.get(&entry.id);
+            // A new name of a file whose content was sent under another (rotated by a rename
+            // in the tree, or linked): what was sent is not sent again.
+            let known = match (previous, tail) {
+                (None, Some(tail)) if options.mode == ContentMode::Appended => {
+                    (tail.size <= entry.size).then_some(Entry {
+                        size: tail.size,
+                        ..*entry
+                    })
+                }
+                _ => None,
+            };
+            let (content, tail) =
+                content::read(options, &abs, entry, previous.or(known.as_ref()), tail);
+            if options.mode == ContentMode::Appended {
+                tails.insert(entry.id, tail);
+            }
             Some(content)
         });
-        if let Change::Deleted { path, .. } = &change {
-            self.tails.borrow_mut().remove(path);
+        if let Change::Deleted { entry, .. } = &change {
+            self.forget_tail(entry);
         }
         let cause = match &change {
             Change::Created { path, .. } if at_or_below_any(path, &self.moved_in) => {

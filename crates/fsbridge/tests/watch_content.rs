@@ -142,3 +142,72 @@ async fn content_is_cut_at_the_limit_without_splitting_a_character() {
     assert!(content.cut);
     assert_eq!(content.data.as_deref().unwrap(), b"abc");
 }
+
+/// Content past a cut is not sent later, and the next append is read from the size the cut
+/// event reported: no false truncation, no first bytes sent again.
+#[tokio::test]
+async fn appended_content_goes_on_after_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "a\n").unwrap();
+    let builder = fsbridge::Monitor::builder(&log)
+        .with_kind(TargetKind::File)
+        .with_content(ContentMode::Appended, Encoding::Text, 8);
+    let mut watch = Watch::start(&log, builder).await;
+
+    append(&log, b"0123456789abcdef\n");
+    let cut = watch.until(is_update).await;
+    append(&log, b"tail\n");
+    let next = watch.until(is_update).await;
+    append(&log, b"more\n");
+    let after = watch.until(is_update).await;
+
+    let cut = content(cut.last().unwrap());
+    assert_eq!(
+        (cut.offset, cut.cut, cut.data.as_deref().unwrap()),
+        (2, true, &b"01234567"[..])
+    );
+    for (event, offset, added) in [
+        (next.last().unwrap(), 19, "tail\n"),
+        (after.last().unwrap(), 24, "more\n"),
+    ] {
+        assert_eq!(
+            (text(event), content(event).offset, content(event).reset),
+            (added.into(), offset, None),
+            "{event:?}"
+        );
+    }
+}
+
+/// Rotation by rename inside a watched directory: the rotated file's new name does not send
+/// its lines again, and the new log's lines come as new.
+#[tokio::test]
+async fn a_log_rotated_inside_the_tree_is_not_sent_again_under_its_new_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("chat.log");
+    let builder = fsbridge::Monitor::builder(dir.path())
+        .with_kind(TargetKind::Dir)
+        .with_content(ContentMode::Appended, Encoding::Text, 1024);
+    let mut watch = Watch::start(dir.path(), builder).await;
+    append(&log, b"one\n");
+    watch.until(|event| event.path == log).await;
+
+    fs::rename(&log, dir.path().join("chat.log.1")).unwrap();
+    append(&log, b"two\n");
+    let rotated = watch.settle_on_disk().await;
+
+    let sent: Vec<(String, String)> = rotated
+        .iter()
+        .filter_map(|event| {
+            let data = event.content.as_ref()?.data.clone().ok()?;
+            let name = event.path.file_name()?.to_string_lossy().into_owned();
+            Some((name, String::from_utf8(data).unwrap()))
+        })
+        .filter(|(_, text)| !text.is_empty())
+        .collect();
+    assert_eq!(
+        sent,
+        [("chat.log".to_owned(), "two\n".to_owned())],
+        "{rotated:#?}"
+    );
+}
