@@ -26,7 +26,7 @@
 //! LIMITATION: while a command is writing a file, another program's change to that same file
 //! in the same moment is taken for the writer's too; a change before or after is not.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -37,6 +37,9 @@ const REMEMBERED: usize = 16_384;
 
 /// The longest chain of steps followed from one state to another.
 const LONGEST_CHAIN: usize = 256;
+
+/// How many creations may be announced at once (one per command in flight, in practice).
+const PENDING: usize = 1024;
 
 /// What fsbridge does with the events its own writes cause.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -130,6 +133,9 @@ struct Record {
     steps: HashMap<State, Step>,
     /// Inodes we created: birth time, what they were first, and the places we put them.
     born: HashMap<Inode, Creation>,
+    /// Places where a command is creating something right now: a monitor may find it there
+    /// before its inode is known (the writer was descheduled between the two).
+    pending: HashSet<Place>,
     order: VecDeque<Remembered>,
 }
 
@@ -252,6 +258,22 @@ impl SelfWrites {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A command is about to create a file or directory at `place`: until [`Self::created`]
+    /// or [`Self::not_created`] says how it went, what a monitor finds there is ours.
+    pub(crate) fn creating(&self, place: Place) {
+        let mut record = self.lock();
+        // Bounded: a command that never said how it went (a panic) leaves no lasting trace.
+        if record.pending.len() >= PENDING {
+            record.pending.clear();
+        }
+        record.pending.insert(place);
+    }
+
+    /// The creation announced at `place` failed (the name was taken, say).
+    pub(crate) fn not_created(&self, place: &Place) {
+        self.lock().pending.remove(place);
+    }
+
     /// A command created the file or directory `entry` describes, as it is now, at `place`.
     pub(crate) fn created(&self, entry: &Entry, place: Place) {
         let inode = (entry.id.dev, entry.id.ino);
@@ -266,6 +288,7 @@ impl SelfWrites {
             places: vec![place],
         };
         let mut record = self.lock();
+        record.pending.remove(&creation.places[0]);
         if record.born.insert(inode, creation).is_none() {
             record.remember(Remembered::Born(inode));
         }
@@ -305,14 +328,19 @@ impl SelfWrites {
         let mut record = self.lock();
         match record.born_at(now, place) {
             Some(Born::File(first)) => record.leads(first, State::from(now)),
-            Some(Born::Dir) | None => false,
+            Some(Born::Dir) => false,
+            None => record.pending.contains(place),
         }
     }
 
     /// Whether the directory found as `now` at `place`, not known before, was created there
     /// by our commands.
     pub(crate) fn made_dir(&self, now: &Entry, place: &Place) -> bool {
-        self.lock().born_at(now, place) == Some(Born::Dir)
+        let record = self.lock();
+        match record.born_at(now, place) {
+            Some(born) => born == Born::Dir,
+            None => record.pending.contains(place),
+        }
     }
 
     /// Whether our commands changed the file at `place` from `previous` (as last reported) to
@@ -361,6 +389,31 @@ mod tests {
             links: 1,
             attributes: None,
         }
+    }
+
+    #[test]
+    fn what_is_found_where_we_are_creating_is_ours_until_we_say_how_it_went() {
+        let record = SelfWrites::new();
+        let found = file(9, 100, 0, 1);
+        let mut dir = found;
+        dir.kind = Kind::Dir;
+        record.creating(place(b".fsbridge-tmp-1"));
+        record.creating(place(b"new-dir"));
+        record.creating(place(b"taken"));
+
+        assert!(record.made_file(&found, &place(b".fsbridge-tmp-1")));
+        assert!(record.made_dir(&dir, &place(b"new-dir")));
+        assert!(!record.made_file(&found, &place(b"elsewhere")));
+        record.not_created(&place(b"taken"));
+        assert!(
+            !record.made_file(&found, &place(b"taken")),
+            "the name was someone else's"
+        );
+        record.created(&file(10, 100, 0, 1), place(b".fsbridge-tmp-1"));
+        assert!(
+            !record.made_file(&found, &place(b".fsbridge-tmp-1")),
+            "once created, only the inode we made counts"
+        );
     }
 
     #[test]

@@ -77,6 +77,21 @@ impl Settings<'_> {
         Some((dir.id.dev, dir.id.ino, name.as_bytes().into()))
     }
 
+    /// Records that a command is about to create `name` in the directory open at `dir`; hand
+    /// the place back to [`Self::not_created`] if it fails.
+    pub(crate) fn creating(&self, dir: impl AsFd, name: &OsStr) -> Option<Place> {
+        let place = self.place(dir, name)?;
+        self.record?.creating(place.clone());
+        Some(place)
+    }
+
+    /// Records that the creation announced at `place` did not happen.
+    pub(crate) fn not_created(&self, place: Option<&Place>) {
+        if let (Some(record), Some(place)) = (self.record, place) {
+            record.not_created(place);
+        }
+    }
+
     /// Records that a command created what is open at `fd`, named `name` in the directory open
     /// at `dir`; returns its first state.
     pub(crate) fn created(&self, fd: impl AsFd, dir: impl AsFd, name: &OsStr) -> Option<Entry> {
@@ -310,6 +325,7 @@ fn append(
     let flags = OFlags::WRONLY | OFlags::APPEND;
     let (file, stat, created) = match target.file_type() {
         None => {
+            let place = settings.creating(&target.dir, &target.name);
             let fd = match rustix::fs::openat(
                 &target.dir,
                 target.name.as_os_str(),
@@ -317,8 +333,13 @@ fn append(
                 Mode::from_raw_mode(0o666),
             ) {
                 Ok(fd) => fd,
-                Err(Errno::EXIST) => return Err(Flow::Again),
-                Err(errno) => return Err(errno_fail(shown, errno)),
+                Err(errno) => {
+                    settings.not_created(place.as_ref());
+                    if errno == Errno::EXIST {
+                        return Err(Flow::Again);
+                    }
+                    return Err(errno_fail(shown, errno));
+                }
             };
             let file = File::from(fd);
             // Recorded at once: a monitor may look at the new name any moment now.
@@ -536,6 +557,7 @@ impl<'dir> Temp<'dir> {
     fn create(dir: &'dir OwnedFd, mode: u32, settings: Settings<'_>) -> Result<Self, Errno> {
         for _ in 0..ATTEMPTS {
             let name = temp_name();
+            let place = settings.creating(dir, &name);
             let fd = match rustix::fs::openat(
                 dir,
                 name.as_os_str(),
@@ -543,8 +565,13 @@ impl<'dir> Temp<'dir> {
                 Mode::from_raw_mode(mode),
             ) {
                 Ok(fd) => fd,
-                Err(Errno::EXIST) => continue,
-                Err(errno) => return Err(errno),
+                Err(errno) => {
+                    settings.not_created(place.as_ref());
+                    if errno == Errno::EXIST {
+                        continue;
+                    }
+                    return Err(errno);
+                }
             };
             // The lock says "in use" to a sweeper. One that got here first removes the file:
             // leave it to that sweeper and take another name.

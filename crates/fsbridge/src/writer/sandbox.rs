@@ -164,19 +164,26 @@ pub(crate) fn open_dir(
         match open_beneath(root, &prefix, flags, Mode::empty()) {
             Ok(next) => dir = next,
             Err(Errno::NOENT) => {
+                let place = settings.creating(&dir, name);
                 match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)) {
                     Ok(()) => {
                         // Recorded before the (slow) sync: a monitor may look at it now.
-                        if let Ok(made) = open_beneath(root, &prefix, flags, Mode::empty()) {
-                            settings.created(&made, &dir, name);
+                        match open_beneath(root, &prefix, flags, Mode::empty()) {
+                            Ok(made) => {
+                                settings.created(&made, &dir, name);
+                            }
+                            Err(_) => settings.not_created(place.as_ref()),
                         }
                         if settings.fsync {
                             sync_dir(&dir).map_err(|errno| WriteError::from_errno(shown, errno))?;
                         }
                     }
                     // Another writer made it first: fine.
-                    Err(Errno::EXIST) => {}
-                    Err(errno) => return Err(dir_error(shown, errno)),
+                    Err(Errno::EXIST) => settings.not_created(place.as_ref()),
+                    Err(errno) => {
+                        settings.not_created(place.as_ref());
+                        return Err(dir_error(shown, errno));
+                    }
                 }
                 dir = open_beneath(root, &prefix, flags, Mode::empty())
                     .map_err(|errno| dir_error(shown, errno))?;
