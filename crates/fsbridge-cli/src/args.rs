@@ -120,13 +120,14 @@ pub struct WatchArgs {
     pub binary: bool,
 
     /// Leave out entries matching GLOB, and everything below them (repeatable): a pattern with a
-    /// `/` matches the path from the target, one without matches names at any depth
+    /// `/` matches the path from the target, one without matches names at any depth; `*` stays
+    /// within one name, `**` crosses directories
     #[arg(long, value_name = "GLOB")]
     pub ignore: Vec<String>,
 
     /// Also leave out what the tree's .gitignore files ignore (and .git), as git does. Edits of
-    /// a .gitignore take effect while running: newly ignored entries stop being reported
-    /// (without events), newly included ones are reported as created.
+    /// a .gitignore take effect while running: newly ignored entries are reported deleted with
+    /// "reason":"ignored" and then left out, newly included ones are reported as created.
     #[arg(long)]
     pub gitignore: bool,
 
@@ -135,9 +136,9 @@ pub struct WatchArgs {
     #[arg(long)]
     pub attributes: bool,
 
-    /// The most content one event carries (like 4096, 64K, 1M)
-    #[arg(long, value_name = "BYTES", value_parser = crate::size::parse, default_value = "1M")]
-    pub max_content: u64,
+    /// The most content one event carries (like 4096, 64K, 1M) [default: 1M]
+    #[arg(long, value_name = "BYTES", value_parser = crate::size::parse)]
+    pub max_content: Option<u64>,
 }
 
 /// What content events carry.

@@ -91,7 +91,7 @@ pub(crate) struct InputSpec {
     content: Option<String>,
     encoding: Option<String>,
     max_content: Option<Size>,
-    settle: Option<String>,
+    settle: Option<DurationValue>,
     poll: Option<Poll>,
     #[serde(default)]
     initial: bool,
@@ -109,7 +109,7 @@ pub(crate) struct InputSpec {
 pub(crate) struct OutputSpec {
     root: PathBuf,
     fsync: Option<bool>,
-    lock_timeout: Option<String>,
+    lock_timeout: Option<DurationValue>,
     max_bytes: Option<Size>,
 }
 
@@ -180,9 +180,30 @@ fn resolve(key: &'static str, path: &Path, base: &Path) -> Result<PathBuf, KeyEr
     Ok(base.join(path))
 }
 
-fn duration(key: &'static str, text: Option<&String>) -> Result<Option<Duration>, KeyError> {
-    text.map(|text| crate::duration::parse(text).map_err(|message| wrong(key, message)))
-        .transpose()
+/// A duration: a string such as `"10ms"`, or the number `0` (a number with no unit is
+/// ambiguous otherwise).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a duration such as \"10ms\", \"1s\" or \"0\"")]
+enum DurationValue {
+    Text(String),
+    Number(u64),
+}
+
+fn duration(
+    key: &'static str,
+    value: Option<&DurationValue>,
+) -> Result<Option<Duration>, KeyError> {
+    match value {
+        None => Ok(None),
+        Some(DurationValue::Number(0)) => Ok(Some(Duration::ZERO)),
+        Some(DurationValue::Number(number)) => Err(wrong(
+            key,
+            format!("`{number}` has no unit: write it like \"{number}ms\" or \"{number}s\""),
+        )),
+        Some(DurationValue::Text(text)) => crate::duration::parse(text)
+            .map(Some)
+            .map_err(|message| wrong(key, message)),
+    }
 }
 
 impl InputSpec {
@@ -201,7 +222,7 @@ impl InputSpec {
                     return Err(wrong(
                         "path",
                         format!(
-                            "{} does not exist; add kind = \"dir\" or \"file\" to wait for it",
+                            "{} does not exist; give kind \"dir\" or \"file\" to wait for it",
                             path.display()
                         ),
                     ));
@@ -498,6 +519,22 @@ mod tests {
         assert!(poll.starts_with("fsbridge.toml:3:"), "{poll}");
         assert!(poll.contains("true, false or an interval"), "{poll}");
         assert!(!poll.contains("Poll"), "{poll}");
+    }
+
+    #[test]
+    fn a_duration_is_a_string_with_a_unit_or_the_number_zero() {
+        let root = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[io.a.input]\npath = \"{}\"\nsettle = 0\n",
+            root.path().display()
+        );
+
+        assert!(parse(&text, Path::new("f.toml"), root.path()).is_ok());
+        let message = error("[io.a.input]\npath = \"/tmp\"\nsettle = 5\n");
+        assert!(message.contains("io.a.input.settle"), "{message}");
+        assert!(message.contains("\"5ms\""), "{message}");
+        let message = error("[io.a.output]\nroot = \"/tmp\"\nlock_timeout = true\n");
+        assert!(message.contains("a duration such as"), "{message}");
     }
 
     #[test]

@@ -241,10 +241,17 @@ impl Run {
             _ => {}
         }
         let Some(config) = self.configs.get(&name) else {
+            let mut known: Vec<&str> = self.configs.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            let known = if known.is_empty() {
+                "there are none yet".to_owned()
+            } else {
+                format!("there are {}", known.join(", "))
+            };
             return refuse_for(
                 Some(&name),
                 id,
-                format!("line {number}: there is no config named {name:?}"),
+                format!("line {number}: there is no config named {name:?} ({known})"),
             );
         };
         let outcome = match serde_json::to_vec(&object) {
@@ -267,8 +274,7 @@ impl Run {
         let here = std::env::current_dir().unwrap_or_default();
         match op {
             "watch" => {
-                let spec: InputSpec = serde_json::from_value(Value::Object(fields))
-                    .map_err(|error| Refusal::invalid(error.to_string()))?;
+                let spec: InputSpec = fields_of(fields)?;
                 let builder = spec.builder(&here).map_err(Refusal::from)?;
                 let path = here.join(builder.path());
                 let config = self.config(name);
@@ -293,8 +299,7 @@ impl Run {
                     }
                     return Ok(None);
                 }
-                let spec: OutputSpec = serde_json::from_value(Value::Object(fields))
-                    .map_err(|error| Refusal::invalid(error.to_string()))?;
+                let spec: OutputSpec = fields_of(fields)?;
                 let writer = spec.writer(&here).map_err(Refusal::from)?;
                 let root = writer.root().to_path_buf();
                 self.config(name).set_output(writer);
@@ -302,6 +307,19 @@ impl Run {
             }
         }
     }
+}
+
+/// The fields of a control command as `T`; a refusal names the field that is wrong.
+fn fields_of<T: serde::de::DeserializeOwned>(fields: Map<String, Value>) -> Result<T, Refusal> {
+    serde_path_to_error::deserialize(Value::Object(fields)).map_err(|error| {
+        let field = error.path().to_string();
+        let error = error.into_inner();
+        if field == "." {
+            Refusal::invalid(error.to_string())
+        } else {
+            Refusal::invalid(format!("`{field}`: {error}"))
+        }
+    })
 }
 
 /// Why a control command was refused: an error kind and message as in write results.

@@ -39,7 +39,19 @@ pub(crate) async fn run(args: WatchArgs) -> anyhow::Result<u8> {
         } else {
             Encoding::Text
         };
-        builder = builder.with_content(mode, encoding, args.max_content);
+        let max = args.max_content.unwrap_or(fsbridge::DEFAULT_MAX_CONTENT);
+        builder = builder.with_content(mode, encoding, max);
+    } else if let Some(flag) = [
+        (args.text, "--text"),
+        (args.binary, "--binary"),
+        (args.max_content.is_some(), "--max-content"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+    {
+        anyhow::bail!(
+            "{flag} says how content is carried, but no content is asked for: add --content full or --content appended"
+        );
     }
     // Listening before anything else: a signal right at start must not kill the process.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;

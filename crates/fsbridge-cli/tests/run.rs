@@ -480,6 +480,13 @@ fn a_command_line_naming_a_field_twice_an_empty_config_or_a_numeric_id_is_refuse
         "the refusal echoes the whole op: {} bytes",
         message.len()
     );
+    let wrong_type =
+        run.ask(&json!({"config": "bot", "op": "output", "root": root, "fsync": "no"}));
+    let message = wrong_type["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("`fsync`: "), "{wrong_type}");
+    let nobody = run.ask(&json!({"config": "nobody", "op": "create", "path": "x", "text": "x"}));
+    let message = nobody["error"]["message"].as_str().unwrap();
+    assert!(message.contains("there are bot"), "{nobody}");
     // The output was never moved: a write still lands in the first root.
     let written = run.ask(&json!({"config": "bot", "op": "create", "path": "c.txt", "text": "c"}));
     assert_eq!(written["ok"], true, "{written}");

@@ -20,7 +20,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use globset::{Glob, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 
@@ -114,12 +114,14 @@ impl Globs {
         let mut paths = GlobSetBuilder::new();
         let mut names = GlobSetBuilder::new();
         for pattern in patterns {
-            let glob = Glob::new(pattern.trim_start_matches('/')).map_err(|error| {
-                WatchError::Pattern {
+            // As in a shell or a `.gitignore`: `*` and `?` stay within one name, `**` crosses.
+            let glob = GlobBuilder::new(pattern.trim_start_matches('/'))
+                .literal_separator(true)
+                .build()
+                .map_err(|error| WatchError::Pattern {
                     pattern: pattern.clone(),
                     message: error.kind().to_string(),
-                }
-            })?;
+                })?;
             if pattern.contains('/') {
                 paths.add(glob);
             } else {
@@ -203,7 +205,12 @@ mod tests {
     fn names_match_at_any_depth_and_paths_from_the_target() {
         let ignore = Ignore::new(
             Path::new("/nowhere"),
-            &["node_modules".into(), "*.log".into(), "build/*.o".into()],
+            &[
+                "node_modules".into(),
+                "*.log".into(),
+                "build/*.o".into(),
+                "gen/**/*.rs".into(),
+            ],
             false,
         )
         .unwrap()
@@ -215,6 +222,8 @@ mod tests {
         assert!(ignores(b"deep/x.log"));
         assert!(ignores(b"build/main.o"));
         assert!(!ignores(b"src/build/main.o"));
+        assert!(!ignores(b"build/sub/main.o"), "`*` crossed a `/`");
+        assert!(ignores(b"gen/a/b/x.rs"));
         assert!(!ignores(b"src/main.rs"));
     }
 

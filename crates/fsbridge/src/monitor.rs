@@ -169,7 +169,8 @@ impl MonitorBuilder {
 
     /// Leaves out of the tree every entry a glob matches, and everything below it: not walked,
     /// not watched, not reported. A pattern with a `/` matches the path relative to the target;
-    /// one without, the entry's name at any depth (`node_modules`, `*.log`). Default: none.
+    /// one without, the entry's name at any depth (`node_modules`, `*.log`). `*` and `?` stay
+    /// within one name, `**` crosses directories. Default: none.
     #[must_use]
     pub fn with_ignore(mut self, patterns: impl IntoIterator<Item = impl Into<String>>) -> Self {
         self.ignore.extend(patterns.into_iter().map(Into::into));
