@@ -756,6 +756,18 @@ impl Lifecycle {
     }
 
     fn emit(&self, change: Change) -> Result<(), Closed> {
+        // With our own events dropped, a consumer never heard of our temporary names: our
+        // rename of one that another program's change rode along with is, to it, the file
+        // appearing.
+        let change = match (&self.self_writes, change) {
+            (Some((record, SelfEvents::Drop)), Change::Moved { from, to, entry })
+                if crate::writer::is_temp_name(crate::index::name(&from))
+                    && !record.moved(&entry, true) =>
+            {
+                Change::Created { path: to, entry }
+            }
+            (_, change) => change,
+        };
         let content = self.content.and_then(|options| {
             let (path, entry, previous) = match &change {
                 Change::Created { path, entry } => (path, entry, None),
@@ -848,6 +860,16 @@ fn made_by(record: &SelfWrites, index: &Index, change: &Change) -> bool {
             previous,
         } if previous.only_attributes_differ(entry) || entry.kind.is_dir() => {
             temporary(path) && place(path).is_some_and(|place| record.made_file(entry, &place))
+        }
+        // Our content changes in place keep the mode and owner: a file that changed both in one
+        // window had its attributes changed by someone else too, which must not be lost.
+        Change::Updated {
+            entry, previous, ..
+        } if previous.id == entry.id
+            && previous.attributes.is_some()
+            && previous.attributes != entry.attributes =>
+        {
+            false
         }
         Change::Updated {
             path,

@@ -110,6 +110,9 @@ enum Step {
     To(State),
     /// It deleted it.
     Deleted,
+    /// A state seen while it wrote the file that was in the given state: where that write ended
+    /// is where the chain goes on.
+    During(State),
 }
 
 /// An inode we created, by (device, inode).
@@ -205,6 +208,7 @@ impl Record {
         for _ in 0..LONGEST_CHAIN {
             match self.steps.get(&current) {
                 Some(Step::To(next)) => current = *next,
+                Some(Step::During(start)) => current = *start,
                 Some(Step::Deleted) => return true,
                 Some(Step::Writing) | None => return false,
             }
@@ -223,13 +227,15 @@ impl Record {
             match self.steps.get(&current) {
                 Some(Step::To(next)) => current = *next,
                 Some(Step::Writing) => {
-                    // The command's end will be recorded from its start: let the chain go on
-                    // from the state seen now too.
+                    // The state seen now is one the command passes through: once it ends, the
+                    // chain goes on from where it ended, not from anything after `to`.
                     if to != current {
-                        self.step(to, Step::Writing);
+                        self.step(to, Step::During(current));
                     }
                     return true;
                 }
+                // A state seen mid-write: the write's start says whether it is over.
+                Some(Step::During(start)) => current = *start,
                 Some(Step::Deleted) | None => return false,
             }
         }
@@ -364,9 +370,18 @@ impl SelfWrites {
         record.leads_to_deletion(State::from(entry)) || (temporary && record.born(entry).is_some())
     }
 
-    /// Whether moving `entry` away from a name (temporary or not) is ours.
+    /// Whether moving `entry` away from a name (temporary or not) is ours: we created it under
+    /// a temporary name, and our steps lead from its first state to the one found now.
     pub(crate) fn moved(&self, entry: &Entry, from_temporary: bool) -> bool {
-        from_temporary && self.lock().born(entry).is_some()
+        if !from_temporary {
+            return false;
+        }
+        let mut record = self.lock();
+        match record.born(entry).map(|creation| creation.first) {
+            Some(Born::File(first)) => record.leads(first, State::from(entry)),
+            Some(Born::Dir) => true,
+            None => false,
+        }
     }
 }
 
@@ -413,6 +428,36 @@ mod tests {
         assert!(
             !record.made_file(&found, &place(b".fsbridge-tmp-1")),
             "once created, only the inode we made counts"
+        );
+    }
+
+    #[test]
+    fn a_state_seen_mid_write_leads_only_where_the_write_ended() {
+        let record = SelfWrites::new();
+        let born = file(5, 100, 0, 1);
+        record.created(&born, place(b".fsbridge-tmp-2"));
+        record.writing(&born);
+        let halfway = file(5, 100, 4096, 2);
+        let written = file(5, 100, 8192, 3);
+        let theirs = file(5, 100, 8199, 4);
+
+        assert!(record.made_file(&halfway, &place(b".fsbridge-tmp-2")));
+        assert!(
+            record.changed(&halfway, &file(5, 100, 6000, 2), None),
+            "still writing"
+        );
+        record.wrote(&born, &written);
+        record.placed(&written, place(b"f"));
+
+        assert!(record.changed(&halfway, &written, None));
+        assert!(record.moved(&written, true));
+        assert!(
+            !record.changed(&halfway, &theirs, None),
+            "appended after our write ended"
+        );
+        assert!(
+            !record.moved(&theirs, true),
+            "our rename carried someone else's append"
         );
     }
 

@@ -384,3 +384,136 @@ async fn our_commands_in_quick_succession_stay_ours() {
     let event = next(&mut events).await;
     assert_eq!(event.path, root.path().join("theirs.txt"), "{event:?}");
 }
+
+/// Runs a case once with own events dropped and once with them marked.
+macro_rules! on_self_events {
+    (async fn $name:ident($handling:ident: SelfEvents) $body:block) => {
+        mod $name {
+            use super::*;
+
+            async fn case($handling: SelfEvents) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn dropped() {
+                case(SelfEvents::Drop).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn marked() {
+                case(SelfEvents::Mark).await;
+            }
+        }
+    };
+}
+
+/// The size a file event reports.
+fn size_of(event: &Event) -> Option<u64> {
+    match event.kind {
+        EventKind::FileCreated { size, .. }
+        | EventKind::FileUpdated { size, .. }
+        | EventKind::FileMoved { size, .. } => Some(size),
+        _ => None,
+    }
+}
+
+/// Content large enough that a monitor looks at the temporary file while it is written.
+fn big(round: usize) -> String {
+    format!("{round}").repeat(24 * 1024 * 1024)
+}
+
+/// The events up to and including the first one about `path`.
+async fn until_path(events: &mut IoEvents, path: &Path) -> Vec<Event> {
+    let mut taken = Vec::new();
+    loop {
+        let event = next(events).await;
+        let done = event.path == path;
+        taken.push(event);
+        if done {
+            return taken;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_temporary_file_seen_while_it_is_written_stays_ours() {
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config
+        .set_input(dir(root.path()).with_settle(std::time::Duration::from_millis(5)))
+        .unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+
+    for round in 0..3 {
+        let outcome = config
+            .apply(WriteCommand::create(format!("big{round}"), big(round)))
+            .await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+    put(&root.path().join("theirs.txt"), "t");
+
+    let seen = until_path(&mut events, &root.path().join("theirs.txt")).await;
+    assert_eq!(seen.len(), 1, "{seen:#?}");
+}
+
+on_self_events! {
+    async fn someone_appending_to_our_new_file_at_once_is_reported(handling: SelfEvents) {
+        let root = tempfile::tempdir().unwrap();
+        let (config, mut events) = IoConfig::with_self_writes(&SelfWrites::new(), handling);
+        config
+            .set_input(dir(root.path()).with_settle(std::time::Duration::from_millis(5)))
+            .unwrap();
+        config.set_output(writer(root.path()));
+        assert_eq!(next(&mut events).await.name(), "ready");
+        let path = root.path().join("f");
+        let size = big(1).len() as u64 + 7;
+
+        let outcome = config.apply(WriteCommand::create("f", big(1))).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+        let mut file = fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut file, b"theirs\n").unwrap();
+
+        // The last event about `f` says its size with the append, and is not ours.
+        let mut last = None;
+        while last.as_ref().is_none_or(|event: &Event| size_of(event) != Some(size)) {
+            last = Some(until_path(&mut events, &path).await.pop().unwrap());
+        }
+        let last = last.unwrap();
+        assert_eq!(last.origin, None, "{last:?}");
+        if handling == SelfEvents::Drop {
+            assert_eq!(last.name(), "file_created", "{last:?}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_chmod_between_our_writes_is_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config
+        .set_input(dir(root.path()).with_attributes(true))
+        .unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    let path = root.path().join("f");
+
+    let outcome = config.apply(WriteCommand::create("f", "ours\n")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    put(&root.path().join("sync"), "s");
+    until_path(&mut events, &root.path().join("sync")).await;
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    let outcome = config.apply(WriteCommand::append("f", "more\n")).await;
+    assert!(outcome.is_ok(), "{outcome:?}");
+
+    let event = until_path(&mut events, &path).await.pop().unwrap();
+    let EventKind::FileUpdated { attributes, .. } = &event.kind else {
+        panic!("not an update: {event:?}");
+    };
+    assert_eq!(
+        attributes.map(|attributes| attributes.mode & 0o777),
+        Some(0o600),
+        "{event:?}"
+    );
+    assert_eq!(event.origin, None);
+}

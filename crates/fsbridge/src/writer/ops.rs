@@ -615,6 +615,10 @@ impl<'dir> Temp<'dir> {
 
     /// Writes the content and makes it durable (when asked).
     fn fill(&self, contents: &[u8], settings: Settings<'_>, shown: &Path) -> Result<(), Flow> {
+        // A monitor may look while the content goes in: the states it sees are ours.
+        if let (Some(record), Some(born)) = (settings.record, &self.born) {
+            record.writing(born);
+        }
         (&self.file)
             .write_all(contents)
             .and_then(|()| {
