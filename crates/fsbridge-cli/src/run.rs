@@ -287,9 +287,12 @@ impl Run {
                 if !fields.is_empty() {
                     return Err(Refusal::invalid("`unwatch` takes no other fields".into()));
                 }
-                if let Some(config) = self.configs.get(name) {
-                    config.remove_input();
-                }
+                let Some(config) = self.configs.get(name) else {
+                    return Err(Refusal::invalid(format!(
+                        "there is no config named {name:?}"
+                    )));
+                };
+                config.remove_input();
                 Ok(None)
             }
             _ => {

@@ -444,6 +444,8 @@ fn a_command_line_naming_a_field_twice_an_empty_config_or_a_numeric_id_is_refuse
     let doubled_config = run.until(|line| line.get("ok").is_some()).pop().unwrap();
     let empty = run.ask(&json!({"config": "", "op": "output", "root": root}));
     let numeric = run.ask(&json!({"config": "bot", "id": 7, "op": "unwatch"}));
+    let typo = run.ask(&json!({"config": "bto", "op": "unwatch"}));
+    assert_eq!(typo["ok"], false, "{typo}");
     let long = "x".repeat(100_000);
     let unknown = run.ask(&json!({"config": "bot", "op": long}));
 

@@ -32,6 +32,7 @@ mod ops;
 mod sandbox;
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::os::fd::{AsRawFd as _, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -88,6 +89,9 @@ struct Inner {
     ids: Ids,
     /// The (device, inode) of the root last swept for stale temporary files.
     swept: Mutex<Option<(u64, u64)>>,
+    /// Where the root really is (symbolic links resolved), learned when it is first opened:
+    /// a root later replaced by a link elsewhere is refused, not followed.
+    resolved: Mutex<Option<PathBuf>>,
     /// Where the state each command leaves is recorded, for monitors to recognise.
     self_writes: Option<SelfWrites>,
 }
@@ -108,6 +112,7 @@ impl Writer {
                 max_bytes: DEFAULT_MAX_BYTES,
                 ids: Ids::default(),
                 swept: Mutex::new(None),
+                resolved: Mutex::new(None),
                 self_writes: None,
             }),
         }
@@ -157,6 +162,7 @@ impl Writer {
             max_bytes: self.inner.max_bytes,
             ids: Ids::default(),
             swept: Mutex::new(None),
+            resolved: Mutex::new(None),
             self_writes: self.inner.self_writes.clone(),
         };
         change(&mut inner);
@@ -231,12 +237,39 @@ impl Writer {
     /// `not_found` while the root does not exist, or the error that stopped the walk at its
     /// start. Directories that cannot be read are skipped.
     pub fn blocking_sweep(&self) -> Result<usize, WriteError> {
-        let root = sandbox::open_root(&self.inner.root)?;
+        let root = self.inner.open_root()?;
         self.inner.sweep(&root)
     }
 }
 
 impl Inner {
+    /// Opens the root, checking that it still is the directory it was when first opened (by
+    /// its path with symbolic links resolved; a directory deleted and made again in its place
+    /// is still the root).
+    fn open_root(&self) -> Result<OwnedFd, WriteError> {
+        let root = sandbox::open_root(&self.root)?;
+        // Where the descriptor really leads, as the kernel says; unknown without /proc.
+        let Ok(now) = std::fs::read_link(format!("/proc/self/fd/{}", root.as_raw_fd())) else {
+            return Ok(root);
+        };
+        let mut resolved = self.resolved.lock().unwrap_or_else(PoisonError::into_inner);
+        match resolved.as_ref() {
+            Some(first) if *first != now => Err(WriteError::escape(
+                &self.root,
+                format!(
+                    "the root now leads to {}, not {} as before: it was replaced (by a symbolic link?); set the output again to follow it",
+                    now.display(),
+                    first.display()
+                ),
+            )),
+            Some(_) => Ok(root),
+            None => {
+                *resolved = Some(now);
+                Ok(root)
+            }
+        }
+    }
+
     fn apply(&self, command: WriteCommand) -> WriteOutcome {
         let Some(id) = command.id() else {
             let result = self.execute(&command);
@@ -270,7 +303,7 @@ impl Inner {
             return Err(WriteError::too_large(command.path(), size, self.max_bytes));
         }
 
-        let root = sandbox::open_root(&self.root)?;
+        let root = self.open_root()?;
         self.sweep_once(&root);
 
         let settings = ops::Settings {

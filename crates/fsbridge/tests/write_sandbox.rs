@@ -333,3 +333,36 @@ fn swapped_symlink_never_redirects_a_write_outside() {
     assert!(applied > 0 && escaped > 0, "the race was not exercised");
     assert_eq!(snapshot(&sandbox.outside), before);
 }
+
+#[test]
+fn a_root_replaced_by_a_link_elsewhere_is_refused_and_one_made_again_is_used() {
+    let sandbox = Sandbox::new();
+    let writer = sandbox.writer();
+    assert!(
+        writer
+            .blocking_apply(WriteCommand::create("first.txt", "1"))
+            .is_ok()
+    );
+    let before = snapshot(&sandbox.outside);
+
+    fs::remove_dir_all(&sandbox.root).unwrap();
+    symlink(&sandbox.outside, &sandbox.root).unwrap();
+    let outcomes: Vec<_> = every_op("planted.txt")
+        .into_iter()
+        .map(|command| writer.blocking_apply(command))
+        .collect();
+    fs::remove_file(&sandbox.root).unwrap();
+    fs::create_dir(&sandbox.root).unwrap();
+    let again = writer.blocking_apply(WriteCommand::create("again.txt", "2"));
+
+    for outcome in &outcomes {
+        assert_eq!(kind(outcome), Some(WriteErrorKind::Escape), "{outcome:?}");
+        assert!(
+            outcome.message().unwrap().contains("replaced"),
+            "{outcome:?}"
+        );
+    }
+    assert_eq!(snapshot(&sandbox.outside), before);
+    assert!(again.is_ok(), "{again:?}");
+    assert!(sandbox.root.join("again.txt").exists());
+}
