@@ -28,8 +28,9 @@ pub(crate) struct ContentOptions {
 /// truncated and written past its old size again between two events.
 const TAIL: u64 = 32;
 
-/// Where the last appended content of one file ended: the size its event reported, and the
-/// bytes just before that size (up to [`TAIL`]; fewer when they could not all be read).
+/// Where the last appended content of one file ended: where the next one starts (the size its
+/// event reported, less a character held back), and the bytes just before (up to [`TAIL`];
+/// none when they could not all be read).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tail {
     pub(crate) size: u64,
@@ -41,7 +42,9 @@ pub(crate) struct Tail {
 /// the last content read of this file ended. Returns the content and the tail to keep.
 ///
 /// The next appended content starts at the size this event reports, also when this one was cut
-/// by the limit: the bytes past the cut are not sent later (`cut` tells the consumer so).
+/// by the limit: the bytes past the cut are not sent later (`cut` tells the consumer so). As
+/// text, a character still incomplete at the end is held back and sent whole with the next
+/// content.
 pub(crate) fn read(
     options: ContentOptions,
     abs: &Path,
@@ -57,7 +60,17 @@ pub(crate) fn read(
         (ContentMode::Appended, Some(previous)) if entry.size < previous.size => {
             (0, Some(Reset::Truncated))
         }
-        (ContentMode::Appended, Some(previous)) => (previous.size, None),
+        // Where the last content ended; short of the size reported by a held-back character.
+        (ContentMode::Appended, Some(previous)) => (
+            tail.map_or(previous.size, |tail| {
+                if tail.size <= previous.size {
+                    tail.size
+                } else {
+                    previous.size
+                }
+            }),
+            None,
+        ),
     };
     // The bytes just before the appended part must be those the previous content ended with;
     // if not, the file was rewritten (truncated, then written past its old size). A tail of
@@ -75,20 +88,30 @@ pub(crate) fn read(
     let length = wanted.min(options.max);
     let cut = wanted > options.max;
 
-    let bytes = read_range(abs, offset, length);
-    let kept = entry.size.min(TAIL);
+    let hold = options.mode == ContentMode::Appended && !cut;
+    let (data, resume) = match read_range(abs, offset, length) {
+        Ok(bytes) => {
+            let end = offset + u64::try_from(bytes.len()).unwrap_or(0);
+            match options.encoding {
+                Encoding::Binary => (Ok(bytes), end),
+                Encoding::Text => match as_text(bytes, offset, cut, hold) {
+                    Ok((text, held)) => (Ok(text), end - held),
+                    Err(error) => (Err(error), end),
+                },
+            }
+        }
+        Err(error) => (Err(error), entry.size),
+    };
+    let resume = if cut { entry.size } else { resume };
+    let kept = resume.min(TAIL);
     let mut new_tail = Tail {
-        size: entry.size,
-        bytes: read_range(abs, entry.size - kept, kept).unwrap_or_default(),
+        size: resume,
+        bytes: read_range(abs, resume - kept, kept).unwrap_or_default(),
     };
     if u64::try_from(new_tail.bytes.len()).unwrap_or(0) < kept {
         // The file shrank while it was read: the next event starts over anyway.
         new_tail.bytes.clear();
     }
-    let data = bytes.and_then(|bytes| match options.encoding {
-        Encoding::Binary => Ok(bytes),
-        Encoding::Text => as_text(bytes, offset, cut),
-    });
     let content = Content {
         mode: options.mode,
         encoding: options.encoding,
@@ -119,14 +142,22 @@ fn read_range(abs: &Path, offset: u64, length: u64) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// `bytes` checked as UTF-8. A character split by the content limit is left out rather than
-/// reported as an error: the content was cut there anyway, and `cut` says so.
-fn as_text(mut bytes: Vec<u8>, offset: u64, cut: bool) -> Result<Vec<u8>, String> {
+/// `bytes` checked as UTF-8, and how many bytes at the end were left out. A character split by
+/// the content limit is left out rather than reported as an error: the content was cut there
+/// anyway, and `cut` says so. With `hold`, one incomplete at the end (its writer is not done
+/// with it) is left out too, for the next content to start with.
+fn as_text(
+    mut bytes: Vec<u8>,
+    offset: u64,
+    cut: bool,
+    hold: bool,
+) -> Result<(Vec<u8>, u64), String> {
     match std::str::from_utf8(&bytes) {
-        Ok(_) => Ok(bytes),
-        Err(error) if cut && error.error_len().is_none() => {
+        Ok(_) => Ok((bytes, 0)),
+        Err(error) if (cut || hold) && error.error_len().is_none() => {
+            let held = bytes.len() - error.valid_up_to();
             bytes.truncate(error.valid_up_to());
-            Ok(bytes)
+            Ok((bytes, u64::try_from(held).unwrap_or(0)))
         }
         Err(error) => Err(format!(
             "not UTF-8 at byte {}",

@@ -211,3 +211,32 @@ async fn a_log_rotated_inside_the_tree_is_not_sent_again_under_its_new_name() {
         "{rotated:#?}"
     );
 }
+
+/// A character written in two parts is held back until it is whole, not an error twice.
+#[tokio::test]
+async fn a_character_split_between_two_appends_comes_whole_with_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, "price: ").unwrap();
+    let builder = fsbridge::Monitor::builder(&log)
+        .with_kind(TargetKind::File)
+        .with_content(ContentMode::Appended, Encoding::Text, 1024);
+    let mut watch = Watch::start(&log, builder).await;
+
+    append(&log, b"5 \xe2\x82");
+    let first = watch.until(is_update).await;
+    append(&log, b"\xac\n");
+    let second = watch.until(is_update).await;
+
+    let (first, second) = (first.last().unwrap(), second.last().unwrap());
+    assert_eq!(
+        (text(first), content(first).offset),
+        ("5 ".into(), 7),
+        "{first:?}"
+    );
+    assert_eq!(
+        (text(second), content(second).offset, content(second).reset),
+        ("€\n".into(), 9, None),
+        "{second:?}"
+    );
+}
