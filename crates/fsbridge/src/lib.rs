@@ -76,17 +76,22 @@
 //!   polled every second after a warning, so their changes arrive up to a second late.
 //! - Own writes are recognised by the state a command left (identity, size, modification time):
 //!   while a command is writing a file, another program's change to that file in the same
-//!   moment is taken for the writer's too. With no settle window (`with_settle(ZERO)`), a file
-//!   the writer creates could in principle be looked at between its creation and the writer's
-//!   record of it, one system call later, and then be reported.
+//!   moment is taken for the writer's too. Events are net changes over the settle window: a file
+//!   the writer creates and another program deletes within one window is no event at all.
 //! - With `.gitignore` files honoured, only the `.gitignore` files inside the tree count; git's
 //!   other exclude files do not.
 //! - After lost hints (a kernel queue overflow) the whole tree is rescanned: nothing is lost, but
 //!   a directory deleted and recreated within the lost window with the same inode number is
 //!   reported as changed contents, not as a deletion and a creation.
 //! - [`MonitorBuilder::with_attributes`] compares permission bits and owner only: extended
-//!   attributes, ACLs or timestamps alone are no event. Creations and moves carry no attributes,
-//!   so a consumer learns an entry's mode and owner from its first update.
+//!   attributes, ACLs or the access time alone are no event (a new modification time is an
+//!   update either way). Creations and moves carry no attributes, so a consumer learns an entry's
+//!   mode and owner from its first update.
+//! - `moved_in`/`moved_out` reasons come from the kernel's rename events: an entry renamed inside
+//!   the tree and then out of it (or in, then renamed inside) within one settle window is a plain
+//!   deletion (creation), and a rename onto an ignored name is reported as the entry moving out.
+//! - The writer's root is pinned to where it led when first opened: a deploy-style root link
+//!   switched on purpose needs the output set again.
 
 #![warn(
     clippy::unwrap_used,

@@ -18,10 +18,15 @@
 //! - a directory created is ours when we created it there;
 //! - a deletion is ours when our steps lead from the state last reported to our deletion, or
 //!   when it was one of our temporary files (renamed over a file, or left by a failed command);
-//! - a move is ours when it moved one of our temporary files into place.
+//! - a move is ours when it moved one of our temporary files into place, in the state our steps
+//!   led it to;
+//! - a change of mode or owner of a file changed in place is never ours (the writer changes
+//!   them only on its temporary files).
 //!
 //! A state seen while one of our commands is writing the file counts as ours, and is
-//! remembered as a step of that command, so the chain goes on from it.
+//! remembered as seen during that command: the chain goes on from where the command ended. A
+//! creation is announced before it happens, so a name found before its inode was recorded (the
+//! writer descheduled in between) is ours too.
 //!
 //! LIMITATION: while a command is writing a file, another program's change to that same file
 //! in the same moment is taken for the writer's too; a change before or after is not.

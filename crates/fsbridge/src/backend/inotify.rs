@@ -316,6 +316,10 @@ struct Half {
 /// A rename inside the watched tree is a `MOVED_FROM` and a `MOVED_TO` with one cookie, both in the
 /// tree; only an unpaired half crosses the tree's boundary (moved in or out). The paired halves
 /// become a removal and a change, which the reconciler pairs into a move by inode.
+///
+/// LIMITATION: the reason is tied to the paths of the halves, because the reconciler reports
+/// net changes: a file renamed inside the tree and then out within one window is deleted under
+/// its first name, which no unpaired half named, so the deletion carries no `moved_out`.
 fn pair_renames(touched: &mut [(PathBuf, Touch)], moves: &mut Vec<Half>) {
     if moves.is_empty() {
         return;
