@@ -760,11 +760,15 @@ impl Lifecycle {
         // rename of one that another program's change rode along with is, to it, the file
         // appearing.
         let change = match (&self.self_writes, change) {
-            (Some((record, SelfEvents::Drop)), Change::Moved { from, to, entry })
-                if crate::writer::is_temp_name(crate::index::name(&from))
-                    && !record.moved(&entry, true) =>
+            (Some((record, SelfEvents::Drop)), change @ Change::Moved { .. })
+                if matches!(&change, Change::Moved { from, .. }
+                    if crate::writer::is_temp_name(crate::index::name(from)))
+                    && !made_by(record, &self.index, &change, self.attributes) =>
             {
-                Change::Created { path: to, entry }
+                match change {
+                    Change::Moved { to, entry, .. } => Change::Created { path: to, entry },
+                    other => other,
+                }
             }
             (_, change) => change,
         };
@@ -819,10 +823,12 @@ impl Lifecycle {
             _ => None,
         };
         let origin = match &self.self_writes {
-            Some((record, handling)) if made_by(record, &self.index, &change) => match handling {
-                SelfEvents::Drop => return Ok(()),
-                SelfEvents::Mark => Some(Origin::SelfWrite),
-            },
+            Some((record, handling)) if made_by(record, &self.index, &change, self.attributes) => {
+                match handling {
+                    SelfEvents::Drop => return Ok(()),
+                    SelfEvents::Mark => Some(Origin::SelfWrite),
+                }
+            }
             _ => None,
         };
         let mut event = to_event(&self.target, change, self.attributes);
@@ -839,8 +845,32 @@ impl Lifecycle {
 
 /// Whether `change` is what one of `record`'s writers did (see [`crate::origin`]); `index`
 /// knows the directories, by which a place is named.
-fn made_by(record: &SelfWrites, index: &Index, change: &Change) -> bool {
+fn made_by(record: &SelfWrites, index: &Index, change: &Change, attributes: bool) -> bool {
     let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
+    // With attributes reported, a mode or owner other than the one our commands saw or left is
+    // someone else's chmod or chown (our temporary files' modes are ours to change).
+    if attributes {
+        let compared = match change {
+            Change::Created { path, entry }
+            | Change::Moved {
+                to: path, entry, ..
+            } => Some((path, entry, None)),
+            Change::Updated {
+                path,
+                entry,
+                previous,
+            } => Some((path, entry, Some(previous))),
+            // A deletion leaves no mode to compare.
+            Change::Deleted { .. } => None,
+        };
+        if let Some((path, entry, previous)) = compared {
+            let theirs = !record.attributes_as_ours(entry)
+                || previous.is_some_and(|previous| !record.attributes_as_ours(previous));
+            if !temporary(path) && theirs {
+                return false;
+            }
+        }
+    }
     let place = |path: &[u8]| -> Option<Place> {
         let dir = index.get(crate::index::parent(path)?)?;
         Some((dir.id.dev, dir.id.ino, crate::index::name(path).into()))

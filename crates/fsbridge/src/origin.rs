@@ -21,7 +21,9 @@
 //! - a move is ours when it moved one of our temporary files into place, in the state our steps
 //!   led it to;
 //! - a change of mode or owner of a file changed in place is never ours (the writer changes
-//!   them only on its temporary files).
+//!   them only on its temporary files); with attributes reported, a file whose mode or owner
+//!   differs from the one our command saw or left in that state was chmodded or chowned by
+//!   someone else, and is reported.
 //!
 //! A state seen while one of our commands is writing the file counts as ours, and is
 //! remembered as seen during that command: the chain goes on from where the command ended. A
@@ -35,6 +37,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::event::Attributes;
 use crate::index::Entry;
 
 /// How many steps and created inodes are remembered; the oldest are forgotten first.
@@ -144,6 +147,9 @@ struct Record {
     /// Places where a command is creating something right now: a monitor may find it there
     /// before its inode is known (the writer was descheduled between the two).
     pending: HashSet<Place>,
+    /// The mode and owner a file had in a state our commands started from or left: a state
+    /// found with others was chmodded or chowned by someone else.
+    modes: HashMap<State, Attributes>,
     order: VecDeque<Remembered>,
 }
 
@@ -168,6 +174,7 @@ enum Born {
 enum Remembered {
     Step(State),
     Born(Inode),
+    Mode(State),
 }
 
 impl Record {
@@ -181,7 +188,20 @@ impl Record {
                 Some(Remembered::Born(inode)) => {
                     self.born.remove(&inode);
                 }
+                Some(Remembered::Mode(state)) => {
+                    self.modes.remove(&state);
+                }
                 None => break,
+            }
+        }
+    }
+
+    /// Remembers the mode and owner `entry` has, when known.
+    fn mode(&mut self, entry: &Entry) {
+        if let Some(attributes) = entry.attributes {
+            let state = State::from(entry);
+            if self.modes.insert(state, attributes).is_none() {
+                self.remember(Remembered::Mode(state));
             }
         }
     }
@@ -299,6 +319,7 @@ impl SelfWrites {
             places: vec![place],
         };
         let mut record = self.lock();
+        record.mode(entry);
         record.pending.remove(&creation.places[0]);
         if record.born.insert(inode, creation).is_none() {
             record.remember(Remembered::Born(inode));
@@ -309,6 +330,7 @@ impl SelfWrites {
     /// there).
     pub(crate) fn placed(&self, entry: &Entry, place: Place) {
         let mut record = self.lock();
+        record.mode(entry);
         if let Some(creation) = record.born.get_mut(&(entry.id.dev, entry.id.ino))
             && !creation.places.contains(&place)
         {
@@ -318,14 +340,29 @@ impl SelfWrites {
 
     /// A command starts changing the file that is now as `entry` describes.
     pub(crate) fn writing(&self, entry: &Entry) {
-        self.lock().step(State::from(entry), Step::Writing);
+        let mut record = self.lock();
+        record.mode(entry);
+        record.step(State::from(entry), Step::Writing);
     }
 
     /// A command turned the file that was as `before` describes into `after` (another inode
     /// when it replaced the file).
     pub(crate) fn wrote(&self, before: &Entry, after: &Entry) {
+        let mut record = self.lock();
+        record.mode(after);
+        record.step(State::from(before), Step::To(State::from(after)));
+    }
+
+    /// Whether `entry` has the mode and owner our commands saw or left in its state (or we know
+    /// of none for it): if not, someone else changed them, which is not ours to hide.
+    pub(crate) fn attributes_as_ours(&self, entry: &Entry) -> bool {
+        let Some(attributes) = entry.attributes else {
+            return true;
+        };
         self.lock()
-            .step(State::from(before), Step::To(State::from(after)));
+            .modes
+            .get(&State::from(entry))
+            .is_none_or(|ours| *ours == attributes)
     }
 
     /// A command deletes the file that is now as `entry` describes.

@@ -517,3 +517,66 @@ async fn someone_elses_chmod_between_our_writes_is_reported() {
     );
     assert_eq!(event.origin, None);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_chmod_next_to_our_atomic_writes_is_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let root = tempfile::tempdir().unwrap();
+    let (config, mut events) = IoConfig::new();
+    config
+        .set_input(dir(root.path()).with_attributes(true))
+        .unwrap();
+    config.set_output(writer(root.path()));
+    assert_eq!(next(&mut events).await.name(), "ready");
+    let chmod = |name: &str, mode| {
+        fs::set_permissions(root.path().join(name), fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let mut syncs = 0;
+    let mut settle = async |events: &mut IoEvents| {
+        syncs += 1;
+        let sync = root.path().join(format!("sync{syncs}"));
+        put(&sync, "s");
+        until_path(events, &sync).await
+    };
+    let apply = async |command| {
+        let outcome = config.apply(command).await;
+        assert!(outcome.is_ok(), "{outcome:?}");
+    };
+
+    // Right after our creation. (Events of one batch come in no set order: each wait is for
+    // the file itself, which times out if its event is taken for ours.)
+    apply(WriteCommand::create("created", "1\n")).await;
+    chmod("created", 0o640);
+    let created = until_path(&mut events, &root.path().join("created")).await;
+    let created = created.last().unwrap();
+    assert_eq!(
+        (created.name(), created.origin),
+        ("file_created", None),
+        "{created:?}"
+    );
+    // Right after our overwrite, and right before one (which keeps the mode it finds).
+    for (name, mode, chmod_first) in [("overwritten", 0o640, false), ("kept", 0o600, true)] {
+        apply(WriteCommand::create(name, "1\n")).await;
+        settle(&mut events).await;
+        if chmod_first {
+            chmod(name, mode);
+        }
+        apply(WriteCommand::overwrite(name, "22\n")).await;
+        if !chmod_first {
+            chmod(name, mode);
+        }
+        let last = until_path(&mut events, &root.path().join(name))
+            .await
+            .pop()
+            .unwrap();
+        let EventKind::FileUpdated { attributes, .. } = &last.kind else {
+            panic!("not an update: {last:?}");
+        };
+        assert_eq!(
+            attributes.map(|attributes| attributes.mode & 0o777),
+            Some(mode),
+            "{last:?}"
+        );
+        assert_eq!(last.origin, None, "{last:?}");
+    }
+}
