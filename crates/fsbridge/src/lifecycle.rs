@@ -845,6 +845,10 @@ impl Lifecycle {
 
 /// Whether `change` is what one of `record`'s writers did (see [`crate::origin`]); `index`
 /// knows the directories, by which a place is named.
+///
+/// LIMITATION: a file our writer creates and another program deletes within one settle window
+/// is no change at all, because events are net changes: with own events dropped, a consumer that
+/// keeps track of its command results does not hear of that deletion.
 fn made_by(record: &SelfWrites, index: &Index, change: &Change, attributes: bool) -> bool {
     let temporary = |path: &[u8]| crate::writer::is_temp_name(crate::index::name(path));
     // With attributes reported, a mode or owner other than the one our commands saw or left is
