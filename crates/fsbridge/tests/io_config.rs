@@ -486,9 +486,8 @@ on_self_events! {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn someone_elses_chmod_between_our_writes_is_reported() {
-    use std::os::unix::fs::PermissionsExt as _;
+/// A config whose output is its input, watched with attributes reported; past its `ready`.
+async fn writing_into_watched_with_attributes() -> (tempfile::TempDir, IoConfig, IoEvents) {
     let root = tempfile::tempdir().unwrap();
     let (config, mut events) = IoConfig::new();
     config
@@ -496,6 +495,13 @@ async fn someone_elses_chmod_between_our_writes_is_reported() {
         .unwrap();
     config.set_output(writer(root.path()));
     assert_eq!(next(&mut events).await.name(), "ready");
+    (root, config, events)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_chmod_between_our_writes_is_reported() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (root, config, mut events) = writing_into_watched_with_attributes().await;
     let path = root.path().join("f");
 
     let outcome = config.apply(WriteCommand::create("f", "ours\n")).await;
@@ -521,13 +527,7 @@ async fn someone_elses_chmod_between_our_writes_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn someone_elses_chmod_next_to_our_atomic_writes_is_reported() {
     use std::os::unix::fs::PermissionsExt as _;
-    let root = tempfile::tempdir().unwrap();
-    let (config, mut events) = IoConfig::new();
-    config
-        .set_input(dir(root.path()).with_attributes(true))
-        .unwrap();
-    config.set_output(writer(root.path()));
-    assert_eq!(next(&mut events).await.name(), "ready");
+    let (root, config, mut events) = writing_into_watched_with_attributes().await;
     let chmod = |name: &str, mode| {
         fs::set_permissions(root.path().join(name), fs::Permissions::from_mode(mode)).unwrap();
     };
