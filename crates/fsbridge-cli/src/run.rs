@@ -174,6 +174,20 @@ impl Run {
         config
     }
 
+    /// Says that there is no config `name`, and which there are.
+    fn unknown(&self, name: &str) -> String {
+        let mut known: Vec<&str> = self.configs.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        if known.is_empty() {
+            format!("there is no config named {name:?} (there are none yet)")
+        } else {
+            format!(
+                "there is no config named {name:?} (there are {})",
+                known.join(", ")
+            )
+        }
+    }
+
     /// Applies one command line; returns the answer line.
     async fn command(&mut self, number: u64, bytes: &[u8]) -> Vec<u8> {
         let refuse_for = |name: Option<&str>, id: Option<String>, reason: String| {
@@ -241,18 +255,8 @@ impl Run {
             _ => {}
         }
         let Some(config) = self.configs.get(&name) else {
-            let mut known: Vec<&str> = self.configs.keys().map(String::as_str).collect();
-            known.sort_unstable();
-            let known = if known.is_empty() {
-                "there are none yet".to_owned()
-            } else {
-                format!("there are {}", known.join(", "))
-            };
-            return refuse_for(
-                Some(&name),
-                id,
-                format!("line {number}: there is no config named {name:?} ({known})"),
-            );
+            let unknown = self.unknown(&name);
+            return refuse_for(Some(&name), id, format!("line {number}: {unknown}"));
         };
         let outcome = match serde_json::to_vec(&object) {
             Ok(line) => match WriteCommand::from_json_line(&line, number) {
@@ -288,9 +292,7 @@ impl Run {
                     return Err(Refusal::invalid("`unwatch` takes no other fields".into()));
                 }
                 let Some(config) = self.configs.get(name) else {
-                    return Err(Refusal::invalid(format!(
-                        "there is no config named {name:?}"
-                    )));
+                    return Err(Refusal::invalid(self.unknown(name)));
                 };
                 config.remove_input();
                 Ok(None)

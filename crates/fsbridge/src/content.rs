@@ -62,13 +62,7 @@ pub(crate) fn read(
         }
         // Where the last content ended; short of the size reported by a held-back character.
         (ContentMode::Appended, Some(previous)) => (
-            tail.map_or(previous.size, |tail| {
-                if tail.size <= previous.size {
-                    tail.size
-                } else {
-                    previous.size
-                }
-            }),
+            tail.map_or(previous.size, |tail| tail.size.min(previous.size)),
             None,
         ),
     };

@@ -143,17 +143,23 @@ async fn content_is_cut_at_the_limit_without_splitting_a_character() {
     assert_eq!(content.data.as_deref().unwrap(), b"abc");
 }
 
+/// A log holding `start`, tailed as text (appended content, at most `max` bytes per event).
+async fn tail_new_log(start: &str, max: u64) -> (tempfile::TempDir, std::path::PathBuf, Watch) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    fs::write(&log, start).unwrap();
+    let builder = fsbridge::Monitor::builder(&log)
+        .with_kind(TargetKind::File)
+        .with_content(ContentMode::Appended, Encoding::Text, max);
+    let watch = Watch::start(&log, builder).await;
+    (dir, log, watch)
+}
+
 /// Content past a cut is not sent later, and the next append is read from the size the cut
 /// event reported: no false truncation, no first bytes sent again.
 #[tokio::test]
 async fn appended_content_goes_on_after_a_cut() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("app.log");
-    fs::write(&log, "a\n").unwrap();
-    let builder = fsbridge::Monitor::builder(&log)
-        .with_kind(TargetKind::File)
-        .with_content(ContentMode::Appended, Encoding::Text, 8);
-    let mut watch = Watch::start(&log, builder).await;
+    let (_dir, log, mut watch) = tail_new_log("a\n", 8).await;
 
     append(&log, b"0123456789abcdef\n");
     let cut = watch.until(is_update).await;
@@ -215,13 +221,7 @@ async fn a_log_rotated_inside_the_tree_is_not_sent_again_under_its_new_name() {
 /// A character written in two parts is held back until it is whole, not an error twice.
 #[tokio::test]
 async fn a_character_split_between_two_appends_comes_whole_with_the_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("app.log");
-    fs::write(&log, "price: ").unwrap();
-    let builder = fsbridge::Monitor::builder(&log)
-        .with_kind(TargetKind::File)
-        .with_content(ContentMode::Appended, Encoding::Text, 1024);
-    let mut watch = Watch::start(&log, builder).await;
+    let (_dir, log, mut watch) = tail_new_log("price: ", 1024).await;
 
     append(&log, b"5 \xe2\x82");
     let first = watch.until(is_update).await;

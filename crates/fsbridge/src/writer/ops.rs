@@ -92,12 +92,11 @@ impl Settings<'_> {
         }
     }
 
-    /// Records that a command created what is open at `fd`, named `name` in the directory open
-    /// at `dir`; returns its first state.
-    pub(crate) fn created(&self, fd: impl AsFd, dir: impl AsFd, name: &OsStr) -> Option<Entry> {
+    /// Records that a command created what is open at `fd`, at the `place` it announced with
+    /// [`Self::creating`]; returns its first state.
+    pub(crate) fn created(&self, fd: impl AsFd, place: Option<Place>) -> Option<Entry> {
         let entry = self.state(fd)?;
-        let place = self.place(dir, name)?;
-        self.record?.created(&entry, place);
+        self.record?.created(&entry, place?);
         Some(entry)
     }
 
@@ -343,7 +342,7 @@ fn append(
             };
             let file = File::from(fd);
             // Recorded at once: a monitor may look at the new name any moment now.
-            settings.created(&file, &target.dir, &target.name);
+            settings.created(&file, place);
             let stat = lock_and_verify(&file, &mut target, settings, shown)?;
             (file, stat, true)
         }
@@ -577,7 +576,7 @@ impl<'dir> Temp<'dir> {
             // leave it to that sweeper and take another name.
             let file = File::from(fd);
             // Recorded at once: a monitor may look at the new name any moment now.
-            let born = settings.created(&file, dir, &name);
+            let born = settings.created(&file, place);
             if rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive).is_err() {
                 continue;
             }

@@ -165,28 +165,32 @@ pub(crate) fn open_dir(
             Ok(next) => dir = next,
             Err(Errno::NOENT) => {
                 let place = settings.creating(&dir, name);
-                match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)) {
-                    Ok(()) => {
-                        // Recorded before the (slow) sync: a monitor may look at it now.
-                        match open_beneath(root, &prefix, flags, Mode::empty()) {
-                            Ok(made) => {
-                                settings.created(&made, &dir, name);
-                            }
-                            Err(_) => settings.not_created(place.as_ref()),
-                        }
-                        if settings.fsync {
-                            sync_dir(&dir).map_err(|errno| WriteError::from_errno(shown, errno))?;
-                        }
-                    }
+                let made = match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o777)) {
+                    Ok(()) => true,
                     // Another writer made it first: fine.
-                    Err(Errno::EXIST) => settings.not_created(place.as_ref()),
+                    Err(Errno::EXIST) => false,
                     Err(errno) => {
                         settings.not_created(place.as_ref());
                         return Err(dir_error(shown, errno));
                     }
+                };
+                let next = match open_beneath(root, &prefix, flags, Mode::empty()) {
+                    Ok(next) => next,
+                    Err(errno) => {
+                        settings.not_created(place.as_ref());
+                        return Err(dir_error(shown, errno));
+                    }
+                };
+                if made {
+                    // Recorded before the (slow) sync: a monitor may look at it now.
+                    settings.created(&next, place);
+                    if settings.fsync {
+                        sync_dir(&dir).map_err(|errno| WriteError::from_errno(shown, errno))?;
+                    }
+                } else {
+                    settings.not_created(place.as_ref());
                 }
-                dir = open_beneath(root, &prefix, flags, Mode::empty())
-                    .map_err(|errno| dir_error(shown, errno))?;
+                dir = next;
             }
             Err(errno) => return Err(dir_error(shown, errno)),
         }
